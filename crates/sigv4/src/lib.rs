@@ -1,0 +1,1 @@
+//! Pure SigV4 verification (being written).
