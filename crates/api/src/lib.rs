@@ -1,1 +1,14 @@
-//! api
+//! AWS wire protocols for Berth: how a request names its service and operation, how its body
+//! decodes into typed input, and how an error is put on the wire.
+//!
+//! Contract: pure functions over bytes and header values — no async, no store, no clock. The
+//! HTTP server calls [`route`] on every request to pick the service, decodes the body with
+//! [`json::decode`], and renders failures with [`ApiError`]. Depends only on `berth-model`.
+
+pub mod ecs;
+pub mod error;
+pub mod json;
+pub mod route;
+
+pub use error::ApiError;
+pub use route::{Route, Service, route};

@@ -45,8 +45,18 @@ pub struct Arn {
 }
 
 impl Arn {
-    pub fn new(region: &str, account: &str, kind: ResourceKind, resource: impl Into<String>) -> Self {
-        Arn { region: region.to_string(), account: account.to_string(), kind, resource: resource.into() }
+    pub fn new(
+        region: &str,
+        account: &str,
+        kind: ResourceKind,
+        resource: impl Into<String>,
+    ) -> Self {
+        Arn {
+            region: region.to_string(),
+            account: account.to_string(),
+            kind,
+            resource: resource.into(),
+        }
     }
 
     /// Parses `arn:PARTITION:ecs:REGION:ACCOUNT:KIND/RESOURCE`; `None` if it is not one.
@@ -66,7 +76,12 @@ impl Arn {
         if resource.is_empty() {
             return None;
         }
-        Some(Arn::new(region, account, ResourceKind::parse(kind)?, resource))
+        Some(Arn::new(
+            region,
+            account,
+            ResourceKind::parse(kind)?,
+            resource,
+        ))
     }
 
     /// The last path segment of the resource: a task or instance id, a service or cluster name.
@@ -85,7 +100,14 @@ impl Arn {
 
 impl fmt::Display for Arn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "arn:aws:ecs:{}:{}:{}/{}", self.region, self.account, self.kind.as_str(), self.resource)
+        write!(
+            f,
+            "arn:aws:ecs:{}:{}:{}/{}",
+            self.region,
+            self.account,
+            self.kind.as_str(),
+            self.resource
+        )
     }
 }
 

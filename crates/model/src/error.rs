@@ -22,9 +22,17 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::InvalidParameter, field: field.into(), message: message.into() }
+        Self {
+            kind: ErrorKind::InvalidParameter,
+            field: field.into(),
+            message: message.into(),
+        }
     }
     pub fn client(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Client, field: field.into(), message: message.into() }
+        Self {
+            kind: ErrorKind::Client,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }

@@ -10,7 +10,15 @@
 //! Depends on no other Berth crate.
 
 pub mod arn;
+pub mod cluster;
+pub mod common;
+pub mod container_instance;
 pub mod error;
+pub mod placement;
+pub mod query;
+pub mod service;
+pub mod task;
+pub mod task_definition;
 pub mod time;
 
 pub use arn::{Arn, ResourceKind};

@@ -20,6 +20,10 @@ impl Timestamp {
     pub fn plus_millis(self, ms: i64) -> Self {
         Timestamp(self.0 + ms)
     }
+    /// The same instant as a `SystemTime` (instants before the epoch clamp to it).
+    pub fn system_time(self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.0.max(0) as u64)
+    }
 }
 
 impl Serialize for Timestamp {

@@ -1,1 +1,118 @@
-//! server
+//! The Berth control plane: one HTTP port that serves the AWS APIs Berth speaks, backed by the
+//! store through a watch-fed in-memory view.
+//!
+//! Contract: this is the only crate that writes to the store. Handlers validate input through
+//! `berth-model`, read the [`view`], and write with revision-guarded transactions ([`db`]), so a
+//! request either applies entirely or not at all. Wire shapes and error codes come from
+//! `berth-api`, signatures are checked with `berth-sigv4`, placement comes from
+//! `berth-scheduler`. The clock and identifiers come from [`clock`].
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod ecs;
+pub mod front_door;
+pub mod records;
+pub mod view;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, RootKey};
+use crate::db::Db;
+use axum::Router;
+use axum::routing::post;
+use berth_model::Timestamp;
+use berth_store::Store;
+use std::sync::Arc;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The caller and moment of one request.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub region: String,
+    pub account: String,
+    pub principal: String,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("store: {0}")]
+    Store(#[from] berth_store::StoreError),
+    #[error("could not prepare the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("could not listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Api(#[from] berth_api::ApiError),
+    #[error("server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+impl App {
+    /// Opens the store view and makes sure a root key exists; returns the app and that key.
+    pub async fn open(
+        config: Config,
+        store: Arc<dyn Store>,
+    ) -> Result<(App, RootKey), ServerError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let db = Db::open(store).await?;
+        let root = auth::ensure_root_key(
+            &db,
+            clock.as_ref(),
+            &config.account_id,
+            config.root_key.clone(),
+        )
+        .await?;
+        Ok((
+            App {
+                db,
+                config: Arc::new(config),
+                clock,
+            },
+            root,
+        ))
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", post(front_door::aws_api))
+            .fallback(front_door::not_found)
+            .with_state(self.clone())
+    }
+}
+
+/// Opens the SQLite store in the configured data directory.
+pub fn open_sqlite(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let store = berth_store::sqlite::SqliteStore::open(&config.data_dir.join("berth.db"))?;
+    Ok(Arc::new(store))
+}
+
+/// Serves `app` on a bound listener until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServerError::Serve)
+}

@@ -11,6 +11,8 @@
 //! on no other Berth crate. Backends: SQLite (embedded default, feature `sqlite`); an etcd
 //! backend will implement the same trait and pass the same [`conformance`] suite.
 
+#![warn(missing_docs)]
+
 pub mod conformance;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -21,7 +23,9 @@ use futures::stream::BoxStream;
 /// One stored key with its value and revision bookkeeping (etcd's `mvccpb.KeyValue`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {
+    /// The key.
     pub key: String,
+    /// The value, opaque to the store.
     pub value: Vec<u8>,
     /// Revision of the transaction that created the key (since its last deletion).
     pub create_revision: i64,
@@ -35,36 +39,62 @@ pub struct KeyValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Compare {
     /// The key's `mod_revision` equals the given one; 0 means the key must not exist.
-    ModRevision { key: String, revision: i64 },
+    ModRevision {
+        /// The key to check.
+        key: String,
+        /// The `mod_revision` it must have.
+        revision: i64,
+    },
 }
 
 /// A write inside a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Put { key: String, value: Vec<u8> },
-    Delete { key: String },
+    /// Create or overwrite `key`.
+    Put {
+        /// The key to write.
+        key: String,
+        /// Its new value.
+        value: Vec<u8>,
+    },
+    /// Remove `key`; a no-op when it does not exist.
+    Delete {
+        /// The key to remove.
+        key: String,
+    },
 }
 
 /// All compares must hold, then every op applies atomically; otherwise nothing applies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Txn {
+    /// Conditions that must all hold.
     pub compares: Vec<Compare>,
+    /// Writes applied, in order, when they do.
     pub ops: Vec<Op>,
 }
 
 impl Txn {
+    /// An empty transaction (no compares, no ops).
     pub fn new() -> Self {
         Self::default()
     }
     /// Require `key` to be at `revision` (0: absent).
     pub fn when(mut self, key: impl Into<String>, revision: i64) -> Self {
-        self.compares.push(Compare::ModRevision { key: key.into(), revision });
+        self.compares.push(Compare::ModRevision {
+            key: key.into(),
+            revision,
+        });
         self
     }
+    /// Add a put of `key`.
     pub fn put(mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        self.ops.push(Op::Put { key: key.into(), value: value.into() });
+        self.ops.push(Op::Put {
+            key: key.into(),
+            value: value.into(),
+        });
         self
     }
+    /// Add a delete of `key`.
     pub fn delete(mut self, key: impl Into<String>) -> Self {
         self.ops.push(Op::Delete { key: key.into() });
         self
@@ -83,6 +113,7 @@ pub struct TxnResult {
 /// A page of keys in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RangeResult {
+    /// The keys, in bytewise key order.
     pub kvs: Vec<KeyValue>,
     /// True when more keys match past the last one returned.
     pub more: bool,
@@ -102,8 +133,13 @@ pub struct RangeRequest {
 }
 
 impl RangeRequest {
+    /// Every key under `prefix`, no continuation, no limit.
     pub fn prefix(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into(), after: None, limit: 0 }
+        Self {
+            prefix: prefix.into(),
+            after: None,
+            limit: 0,
+        }
     }
 }
 
@@ -113,16 +149,23 @@ pub enum WatchEvent {
     /// The key after the write.
     Put(KeyValue),
     /// The key was deleted at `mod_revision`.
-    Delete { key: String, mod_revision: i64 },
+    Delete {
+        /// The deleted key.
+        key: String,
+        /// The revision of the deleting transaction.
+        mod_revision: i64,
+    },
 }
 
 impl WatchEvent {
+    /// The key the event is about.
     pub fn key(&self) -> &str {
         match self {
             WatchEvent::Put(kv) => &kv.key,
             WatchEvent::Delete { key, .. } => key,
         }
     }
+    /// The revision of the transaction that made the change.
     pub fn revision(&self) -> i64 {
         match self {
             WatchEvent::Put(kv) => kv.mod_revision,
@@ -131,16 +174,26 @@ impl WatchEvent {
     }
 }
 
+/// What a store operation can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The history a watch needs was removed by [`Store::compact`].
     #[error("revision {requested} has been compacted; the oldest available is {oldest}")]
-    Compacted { requested: i64, oldest: i64 },
+    Compacted {
+        /// The `after_revision` (or stream position) asked for.
+        requested: i64,
+        /// The compacted revision: the smallest `after_revision` a watch may start from.
+        oldest: i64,
+    },
+    /// The backend failed (I/O, database, invalid request such as compacting the future).
     #[error("store backend failed: {0}")]
     Backend(String),
+    /// The store was shut down.
     #[error("store is closed")]
     Closed,
 }
 
+/// A result with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The etcd-shaped store every backend implements.
@@ -156,7 +209,11 @@ pub trait Store: Send + Sync + 'static {
     async fn txn(&self, txn: Txn) -> Result<TxnResult>;
     /// Every change under `prefix` with a revision greater than `after_revision`, in revision
     /// order, first the ones already committed and then new ones as they commit.
-    async fn watch(&self, prefix: &str, after_revision: i64) -> Result<BoxStream<'static, Result<WatchEvent>>>;
+    async fn watch(
+        &self,
+        prefix: &str,
+        after_revision: i64,
+    ) -> Result<BoxStream<'static, Result<WatchEvent>>>;
     /// Forget history at or below `revision` (watches from before it fail with `Compacted`).
     async fn compact(&self, revision: i64) -> Result<()>;
 }

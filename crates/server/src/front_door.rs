@@ -1,0 +1,109 @@
+//! The one HTTP port: AWS JSON 1.1 requests on `POST /`, routed by `X-Amz-Target`.
+//!
+//! Order of checks for every API request: body size, routing, signature, then the handler.
+//! Every failure leaves as the protocol's error shape; nothing here panics on input.
+
+use crate::auth::{self, Caller};
+use crate::{App, Ctx, ecs};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use berth_api::{ApiError, Service};
+use http_body_util::{BodyExt, Limited};
+
+const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+pub async fn aws_api(
+    State(app): State<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request_id = crate::clock::new_id();
+    let outcome = handle(&app, &method, &uri, &headers, body).await;
+    let (status, payload) = match outcome {
+        Ok(payload) => (StatusCode::OK, payload),
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::error!(code = e.code, message = %e.message, "request failed");
+            } else {
+                tracing::debug!(code = e.code, message = %e.message, "request refused");
+            }
+            (
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                e.json_body(),
+            )
+        }
+    };
+    let mut response = (status, payload).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+async fn handle(
+    app: &App,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, ApiError> {
+    let limit = app.config.max_body_bytes;
+    let body: Bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(ApiError::too_large(limit));
+        }
+        Err(e) => {
+            return Err(ApiError::serialization(format!(
+                "request body could not be read: {e}"
+            )));
+        }
+    };
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    let route = berth_api::route(target)?;
+    let parts = berth_sigv4::RequestParts {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers,
+        payload: berth_sigv4::Payload::Bytes(&body),
+    };
+    let caller: Caller = auth::authenticate(
+        &app.db,
+        app.config.auth,
+        app.clock.as_ref(),
+        &app.config.default_region,
+        &app.config.account_id,
+        &parts,
+    )
+    .await?;
+    let ctx = Ctx {
+        region: caller.region,
+        account: app.config.account_id.clone(),
+        principal: caller.principal_arn,
+        now: app.clock.now(),
+    };
+    match route.service {
+        Service::Ecs => ecs::dispatch(app.clone(), ctx, &route.operation, &body).await,
+    }
+}
+
+/// Anything that is not an API call, the registry or the console.
+pub async fn not_found(method: Method, uri: Uri) -> Response {
+    let e = ApiError::unknown_operation(format!("nothing is served at {method} {}", uri.path()));
+    let mut response = (StatusCode::NOT_FOUND, e.json_body()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+    response
+}

@@ -1,0 +1,225 @@
+//! What the server keeps in the store: the key layout and the typed records behind each key.
+//!
+//! Keys are `/`-separated paths, partitioned by region for ECS resources:
+//!
+//! | key | record |
+//! |---|---|
+//! | `/iam/access-keys/{akid}` | [`AccessKey`] |
+//! | `/ecs/{region}/clusters/{name}` | `Cluster` |
+//! | `/ecs/{region}/instances/{cluster}/{id}` | `ContainerInstance` |
+//! | `/ecs/{region}/families/{family}` | [`Family`] (the revision counter) |
+//! | `/ecs/{region}/task-definitions/{family}/{revision:010}` | [`StoredTaskDefinition`] |
+//! | `/ecs/{region}/tasks/{cluster}/{id}` | `Task` |
+//! | `/ecs/{region}/services/{cluster}/{name}` | `Service` |
+//! | `/ecs/{region}/client-tokens/{cluster}/{token}` | [`ClientToken`] |
+//! | `/ecs/{region}/account-settings/{principal}/{name}` | `Setting` |
+//!
+//! Values are the records' JSON. Cluster names, family names and ids never contain `/`
+//! (validation guarantees it), so a prefix names exactly one collection.
+
+use berth_model::Timestamp;
+use berth_model::cluster::Cluster;
+use berth_model::common::Setting;
+use berth_model::common::Tag;
+use berth_model::container_instance::ContainerInstance;
+use berth_model::service::Service;
+use berth_model::task::Task;
+use berth_model::task_definition::TaskDefinition;
+use serde::{Deserialize, Serialize};
+
+/// An access key pair that may sign requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKey {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// The principal the key acts as, e.g. `arn:aws:iam::ACCOUNT:root`.
+    pub principal_arn: String,
+    pub created_at: Timestamp,
+}
+
+/// The revision counter of a task definition family.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Family {
+    pub latest_revision: i32,
+}
+
+/// A task definition revision with the tags given at registration (the ECS record has no
+/// `tags` member; DescribeTaskDefinition returns them beside it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredTaskDefinition {
+    pub definition: TaskDefinition,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// A remembered idempotency token: what the first call asked for and what it made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientToken {
+    /// A digest of the request's parameters, to tell a retry from a conflicting reuse.
+    pub fingerprint: String,
+    /// The ARNs the first call created, in order.
+    pub arns: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+macro_rules! records {
+    ($($variant:ident($ty:ty) at $collection:literal),* $(,)?) => {
+        /// Every kind of record the server stores.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Record {
+            $($variant($ty),)*
+        }
+
+        impl Record {
+            /// Decodes a stored value by the collection its key names; `None` for keys
+            /// that are not records (or that fail to decode, which is logged).
+            pub fn decode(key: &str, value: &[u8]) -> Option<Record> {
+                let collection = collection_of(key)?;
+                let record = match collection {
+                    $($collection => serde_json::from_slice::<$ty>(value).map(Record::$variant),)*
+                    _ => return None,
+                };
+                record.map_err(|e| tracing::error!(key, error = %e, "stored record does not decode")).ok()
+            }
+
+            pub fn encode(&self) -> Vec<u8> {
+                match self {
+                    $(Record::$variant(r) => serde_json::to_vec(r),)*
+                }
+                .expect("records always encode")
+            }
+        }
+
+        $(
+            impl Kind for $ty {
+                fn wrap(self) -> Record {
+                    Record::$variant(self)
+                }
+                fn peel(record: &Record) -> Option<&Self> {
+                    match record {
+                        Record::$variant(r) => Some(r),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+records! {
+    AccessKey(AccessKey) at "access-keys",
+    Cluster(Cluster) at "clusters",
+    Instance(ContainerInstance) at "instances",
+    Family(Family) at "families",
+    TaskDefinition(StoredTaskDefinition) at "task-definitions",
+    Task(Task) at "tasks",
+    Service(Service) at "services",
+    ClientToken(ClientToken) at "client-tokens",
+    Setting(Setting) at "account-settings",
+}
+
+/// A type that is stored as one kind of [`Record`].
+pub trait Kind: Sized + Clone {
+    fn wrap(self) -> Record;
+    fn peel(record: &Record) -> Option<&Self>;
+}
+
+/// The collection segment of a key: `/iam/access-keys/…` → `access-keys`,
+/// `/ecs/us-east-1/tasks/…` → `tasks`.
+fn collection_of(key: &str) -> Option<&str> {
+    let mut parts = key.strip_prefix('/')?.split('/');
+    match parts.next()? {
+        "iam" => parts.next(),
+        "ecs" => {
+            parts.next()?;
+            parts.next()
+        }
+        _ => None,
+    }
+}
+
+/// Builders for every key, so that the layout lives in one place.
+pub mod keys {
+    pub fn access_key(akid: &str) -> String {
+        format!("/iam/access-keys/{akid}")
+    }
+    pub fn clusters(region: &str) -> String {
+        format!("/ecs/{region}/clusters/")
+    }
+    pub fn cluster(region: &str, name: &str) -> String {
+        format!("/ecs/{region}/clusters/{name}")
+    }
+    pub fn instances(region: &str, cluster: &str) -> String {
+        format!("/ecs/{region}/instances/{cluster}/")
+    }
+    pub fn instance(region: &str, cluster: &str, id: &str) -> String {
+        format!("/ecs/{region}/instances/{cluster}/{id}")
+    }
+    pub fn families(region: &str) -> String {
+        format!("/ecs/{region}/families/")
+    }
+    pub fn family(region: &str, family: &str) -> String {
+        format!("/ecs/{region}/families/{family}")
+    }
+    pub fn task_definitions(region: &str) -> String {
+        format!("/ecs/{region}/task-definitions/")
+    }
+    pub fn task_definitions_of(region: &str, family: &str) -> String {
+        format!("/ecs/{region}/task-definitions/{family}/")
+    }
+    pub fn task_definition(region: &str, family: &str, revision: i32) -> String {
+        format!("/ecs/{region}/task-definitions/{family}/{revision:010}")
+    }
+    pub fn tasks(region: &str, cluster: &str) -> String {
+        format!("/ecs/{region}/tasks/{cluster}/")
+    }
+    pub fn task(region: &str, cluster: &str, id: &str) -> String {
+        format!("/ecs/{region}/tasks/{cluster}/{id}")
+    }
+    pub fn services(region: &str, cluster: &str) -> String {
+        format!("/ecs/{region}/services/{cluster}/")
+    }
+    pub fn service(region: &str, cluster: &str, name: &str) -> String {
+        format!("/ecs/{region}/services/{cluster}/{name}")
+    }
+    pub fn client_token(region: &str, cluster: &str, token: &str) -> String {
+        format!("/ecs/{region}/client-tokens/{cluster}/{token}")
+    }
+    pub fn account_settings(region: &str, principal: &str) -> String {
+        format!("/ecs/{region}/account-settings/{principal}/")
+    }
+    pub fn account_setting(region: &str, principal: &str, name: &str) -> String {
+        format!("/ecs/{region}/account-settings/{principal}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collections_are_read_from_keys() {
+        assert_eq!(
+            collection_of(&keys::access_key("AKID")),
+            Some("access-keys")
+        );
+        assert_eq!(
+            collection_of(&keys::task("us-east-1", "c", "1")),
+            Some("tasks")
+        );
+        assert_eq!(collection_of("/other/x"), None);
+        assert_eq!(collection_of("tasks"), None);
+    }
+
+    #[test]
+    fn records_round_trip_through_their_keys() {
+        let family = Record::Family(Family { latest_revision: 3 });
+        let decoded = Record::decode(&keys::family("us-east-1", "web"), &family.encode());
+        assert_eq!(decoded, Some(family));
+    }
+}

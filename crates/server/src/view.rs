@@ -1,0 +1,164 @@
+//! The server's in-memory view of the store, fed by a watch.
+//!
+//! Every server keeps one. Handlers read from it (no store round trip) and write through the
+//! store with transactions that compare the `mod_revision` they read here, so a stale view can
+//! make a write fail and retry but never win over a newer one. After a write, a handler waits
+//! until the view has caught up with the write's revision, so a client reads its own writes.
+
+use crate::records::Record;
+use berth_store::{RangeRequest, Store, WatchEvent};
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+
+/// A record as the view holds it, with the revision that last wrote it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub mod_revision: i64,
+    pub record: Arc<Record>,
+}
+
+#[derive(Default)]
+struct State {
+    revision: i64,
+    entries: BTreeMap<String, Entry>,
+}
+
+pub struct View {
+    state: RwLock<State>,
+    revision_tx: watch::Sender<i64>,
+}
+
+impl View {
+    /// Loads every record from the store and starts following its changes.
+    pub async fn start(store: Arc<dyn Store>) -> berth_store::Result<Arc<View>> {
+        // Pages are read at different revisions; watching from the first page's revision and
+        // applying events only when newer than what is held makes the result exact.
+        let mut state = State::default();
+        let mut after = None;
+        let mut start_revision = None;
+        loop {
+            let page = store
+                .range(RangeRequest {
+                    prefix: "/".into(),
+                    after: after.clone(),
+                    limit: 5000,
+                })
+                .await?;
+            start_revision.get_or_insert(page.revision);
+            state.revision = state.revision.max(page.revision);
+            for kv in &page.kvs {
+                if let Some(record) = Record::decode(&kv.key, &kv.value) {
+                    state.entries.insert(
+                        kv.key.clone(),
+                        Entry {
+                            mod_revision: kv.mod_revision,
+                            record: Arc::new(record),
+                        },
+                    );
+                }
+            }
+            after = page.kvs.last().map(|kv| kv.key.clone());
+            if !page.more {
+                break;
+            }
+        }
+        let watch_from = start_revision.unwrap_or(0);
+        let (revision_tx, _) = watch::channel(state.revision);
+        let view = Arc::new(View {
+            state: RwLock::new(state),
+            revision_tx,
+        });
+        let mut events = store.watch("/", watch_from).await?;
+        let follower = Arc::downgrade(&view);
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                let Some(view) = follower.upgrade() else {
+                    return;
+                };
+                match event {
+                    Ok(event) => view.apply(event),
+                    Err(e) => {
+                        tracing::error!(error = %e, "store watch failed; the view stops following the store");
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(view)
+    }
+
+    fn apply(&self, event: WatchEvent) {
+        let revision = event.revision();
+        {
+            let mut state = self.state.write().expect("view lock poisoned");
+            let held = state.entries.get(event.key()).map_or(0, |e| e.mod_revision);
+            match event {
+                // Already applied from the initial load.
+                _ if held >= revision => {}
+                WatchEvent::Put(kv) => {
+                    if let Some(record) = Record::decode(&kv.key, &kv.value) {
+                        state.entries.insert(
+                            kv.key,
+                            Entry {
+                                mod_revision: kv.mod_revision,
+                                record: Arc::new(record),
+                            },
+                        );
+                    }
+                }
+                WatchEvent::Delete { key, .. } => {
+                    state.entries.remove(&key);
+                }
+            }
+            state.revision = state.revision.max(revision);
+        }
+        self.revision_tx.send_if_modified(|r| {
+            let changed = revision > *r;
+            *r = (*r).max(revision);
+            changed
+        });
+    }
+
+    /// Waits until the view has applied every write up to `revision`.
+    pub async fn caught_up(&self, revision: i64) {
+        let mut rx = self.revision_tx.subscribe();
+        // The sender lives as long as the view, so this only ends when the revision is reached.
+        let _ = rx.wait_for(|r| *r >= revision).await;
+    }
+
+    pub fn revision(&self) -> i64 {
+        self.state.read().expect("view lock poisoned").revision
+    }
+
+    pub fn get(&self, key: &str) -> Option<Entry> {
+        self.state
+            .read()
+            .expect("view lock poisoned")
+            .entries
+            .get(key)
+            .cloned()
+    }
+
+    /// Every entry under `prefix`, in key order.
+    pub fn list(&self, prefix: &str) -> Vec<(String, Entry)> {
+        let state = self.state.read().expect("view lock poisoned");
+        state
+            .entries
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect()
+    }
+
+    /// Visits entries under `prefix` in key order without copying them; stop by returning false.
+    pub fn scan(&self, prefix: &str, mut visit: impl FnMut(&str, &Entry) -> bool) {
+        let state = self.state.read().expect("view lock poisoned");
+        for (k, e) in state.entries.range(prefix.to_string()..) {
+            if !k.starts_with(prefix) || !visit(k, e) {
+                break;
+            }
+        }
+    }
+}

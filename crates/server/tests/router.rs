@@ -1,0 +1,307 @@
+//! In-process tests of the HTTP front door: the real router on a real SQLite store in a temp
+//! directory, called with `oneshot` (no sockets). Auth is off here; signatures are covered by
+//! the sigv4 crate and the black-box tests.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use berth_server::App;
+use berth_server::config::{AuthMode, Config};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Harness {
+    app: App,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+    config.auth = AuthMode::Off;
+    let store = berth_server::open_sqlite(&config).unwrap();
+    let (app, _) = App::open(config, store).await.unwrap();
+    Harness { app, _dir: dir }
+}
+
+impl Harness {
+    async fn call(&self, op: &str, body: Value) -> (StatusCode, Value) {
+        self.raw(Some(op), body.to_string().into_bytes()).await
+    }
+
+    async fn raw(&self, op: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
+        let mut req = Request::post("/").header("content-type", "application/x-amz-json-1.1");
+        if let Some(op) = op {
+            req = req.header(
+                "x-amz-target",
+                format!("AmazonEC2ContainerServiceV20141113.{op}"),
+            );
+        }
+        let response = self
+            .app
+            .router()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn ok(&self, op: &str, body: Value) -> Value {
+        let (status, out) = self.call(op, body).await;
+        assert_eq!(status, StatusCode::OK, "{op} failed: {out}");
+        out
+    }
+}
+
+fn instance_resources(cpu: i64, memory: i64) -> Value {
+    json!([{"name":"CPU","type":"INTEGER","integerValue":cpu},{"name":"MEMORY","type":"INTEGER","integerValue":memory},{"name":"PORTS","type":"STRINGSET","stringSetValue":["22"]}])
+}
+
+#[tokio::test]
+async fn a_cluster_lives_and_dies_by_the_ecs_rules() {
+    let h = harness().await;
+    let created = h
+        .ok(
+            "CreateCluster",
+            json!({"clusterName": "stage01", "tags": [{"key": "team", "value": "a"}]}),
+        )
+        .await;
+    assert_eq!(created["cluster"]["status"], "ACTIVE");
+    assert_eq!(
+        created["cluster"]["clusterArn"],
+        "arn:aws:ecs:us-east-1:000000000000:cluster/stage01"
+    );
+
+    let again = h
+        .ok("CreateCluster", json!({"clusterName": "stage01"}))
+        .await;
+    assert_eq!(
+        again["cluster"]["clusterArn"],
+        created["cluster"]["clusterArn"]
+    );
+
+    let described = h
+        .ok(
+            "DescribeClusters",
+            json!({"clusters": ["stage01", "nope"], "include": ["TAGS"]}),
+        )
+        .await;
+    assert_eq!(described["clusters"][0]["tags"][0]["key"], "team");
+    assert_eq!(described["failures"][0]["reason"], "MISSING");
+
+    let instance = h
+        .ok(
+            "RegisterContainerInstance",
+            json!({"cluster": "stage01", "totalResources": instance_resources(1024, 1000)}),
+        )
+        .await;
+    let arn = instance["containerInstance"]["containerInstanceArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        arn.starts_with("arn:aws:ecs:us-east-1:000000000000:container-instance/stage01/"),
+        "{arn}"
+    );
+
+    let (status, refused) = h.call("DeleteCluster", json!({"cluster": "stage01"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused["__type"],
+        "ClusterContainsContainerInstancesException"
+    );
+
+    h.ok(
+        "DeregisterContainerInstance",
+        json!({"cluster": "stage01", "containerInstance": arn}),
+    )
+    .await;
+    let deleted = h.ok("DeleteCluster", json!({"cluster": "stage01"})).await;
+    assert_eq!(deleted["cluster"]["status"], "INACTIVE");
+    let listed = h.ok("ListClusters", json!({})).await;
+    assert_eq!(listed["clusterArns"], json!([]));
+}
+
+#[tokio::test]
+async fn placement_never_over_commits_an_instance() {
+    let h = harness().await;
+    h.ok("CreateCluster", json!({"clusterName": "c"})).await;
+    h.ok(
+        "RegisterContainerInstance",
+        json!({"cluster": "c", "totalResources": instance_resources(1024, 1000)}),
+    )
+    .await;
+    h.ok("RegisterTaskDefinition", json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "httpd", "memory": 300, "cpu": 100}]})).await;
+
+    let run = h
+        .ok(
+            "RunTask",
+            json!({"cluster": "c", "taskDefinition": "web", "count": 4}),
+        )
+        .await;
+    assert_eq!(run["tasks"].as_array().unwrap().len(), 3, "{run}");
+    assert_eq!(run["failures"][0]["reason"], "RESOURCE:MEMORY");
+    assert_eq!(run["tasks"][0]["lastStatus"], "PENDING");
+    assert_eq!(run["tasks"][0]["desiredStatus"], "RUNNING");
+
+    let described = h.ok("DescribeClusters", json!({"clusters": ["c"]})).await;
+    assert_eq!(described["clusters"][0]["pendingTasksCount"], 3);
+
+    let task = run["tasks"][0]["taskArn"].as_str().unwrap();
+    let stopped = h
+        .ok(
+            "StopTask",
+            json!({"cluster": "c", "task": task, "reason": "done"}),
+        )
+        .await;
+    assert_eq!(stopped["task"]["lastStatus"], "STOPPED");
+    assert_eq!(stopped["task"]["stopCode"], "UserInitiated");
+
+    let again = h
+        .ok("RunTask", json!({"cluster": "c", "taskDefinition": "web"}))
+        .await;
+    assert_eq!(
+        again["tasks"].as_array().unwrap().len(),
+        1,
+        "the stopped task's memory is free again: {again}"
+    );
+}
+
+#[tokio::test]
+async fn client_tokens_make_run_task_idempotent() {
+    let h = harness().await;
+    h.ok(
+        "RegisterContainerInstance",
+        json!({"totalResources": instance_resources(4096, 4096)}),
+    )
+    .await;
+    h.ok("RegisterTaskDefinition", json!({"family": "job", "containerDefinitions": [{"name": "job", "image": "busybox", "memory": 10}]})).await;
+    let first = h
+        .ok(
+            "RunTask",
+            json!({"taskDefinition": "job", "count": 2, "clientToken": "abc"}),
+        )
+        .await;
+    let retry = h
+        .ok(
+            "RunTask",
+            json!({"taskDefinition": "job", "count": 2, "clientToken": "abc"}),
+        )
+        .await;
+    assert_eq!(first["tasks"][0]["taskArn"], retry["tasks"][0]["taskArn"]);
+    assert_eq!(first["tasks"][1]["taskArn"], retry["tasks"][1]["taskArn"]);
+    let (status, conflict) = h
+        .call(
+            "RunTask",
+            json!({"taskDefinition": "job", "count": 1, "clientToken": "abc"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(conflict["__type"], "ConflictException");
+    let listed = h.ok("ListTasks", json!({})).await;
+    assert_eq!(listed["taskArns"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_ecs_error_shape() {
+    let h = harness().await;
+    let cases: Vec<(Option<&str>, Vec<u8>, &str, &str)> = vec![
+        (Some("ListClusters"), b"{".to_vec(), "SerializationException", "not valid JSON"),
+        (Some("RunTask"), br#"{"taskDefinition":"a","count":"x"}"#.to_vec(), "InvalidParameterException", "count"),
+        (Some("RunTask"), br#"{}"#.to_vec(), "InvalidParameterException", "taskDefinition"),
+        (Some("Frobnicate"), b"{}".to_vec(), "UnknownOperationException", "Frobnicate"),
+        (None, b"{}".to_vec(), "UnknownOperationException", "X-Amz-Target"),
+        (Some("DescribeServices"), br#"{"cluster":"missing","services":["a"]}"#.to_vec(), "ClusterNotFoundException", "Cluster not found"),
+        (Some("DescribeTaskDefinition"), br#"{"taskDefinition":"nope:3"}"#.to_vec(), "ClientException", "nope:3"),
+        (Some("ListClusters"), br#"{"maxResults":0}"#.to_vec(), "InvalidParameterException", "maxResults"),
+        (Some("RegisterTaskDefinition"), br#"{"family":"x","containerDefinitions":[{"name":"a","image":"i","memory":10,"essential":false}]}"#.to_vec(), "ClientException", "essential"),
+    ];
+    for (op, body, code, mentions) in cases {
+        let (status, error) = h.raw(op, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{op:?}: {error}");
+        assert_eq!(error["__type"], code, "{op:?}: {error}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(mentions),
+            "{op:?}: message {message:?} should mention {mentions:?}"
+        );
+    }
+    let (status, error) = h
+        .raw(Some("ListClusters"), vec![b' '; 5 * 1024 * 1024])
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{error}");
+}
+
+#[tokio::test]
+async fn task_definitions_count_revisions_and_echo_what_was_sent() {
+    let h = harness().await;
+    let body = json!({
+        "family": "web",
+        "containerDefinitions": [
+            {"name": "web", "image": "httpd", "cpu": 256, "memory": 128, "essential": true,
+             "portMappings": [{"containerPort": 80, "hostPort": 0}],
+             "environment": [{"name": "MODE", "value": "prod"}],
+             "dockerLabels": {"team": "a"},
+             "dependsOn": [{"containerName": "init", "condition": "COMPLETE"}]},
+            {"name": "init", "image": "busybox", "memory": 16, "essential": false}
+        ],
+        "tags": [{"key": "k", "value": "v"}]
+    });
+    let first = h.ok("RegisterTaskDefinition", body.clone()).await;
+    assert_eq!(first["taskDefinition"]["revision"], 1);
+    let td = &first["taskDefinition"];
+    assert_eq!(
+        td["containerDefinitions"][0]["portMappings"][0],
+        json!({"containerPort": 80, "hostPort": 0, "protocol": "tcp"})
+    );
+    assert_eq!(
+        td["containerDefinitions"][0]["environment"][0]["value"],
+        "prod"
+    );
+    assert_eq!(td["containerDefinitions"][0]["dockerLabels"]["team"], "a");
+    assert_eq!(
+        td["containerDefinitions"][0]["dependsOn"][0]["condition"],
+        "COMPLETE"
+    );
+    let second = h.ok("RegisterTaskDefinition", body).await;
+    assert_eq!(second["taskDefinition"]["revision"], 2);
+
+    h.ok(
+        "DeregisterTaskDefinition",
+        json!({"taskDefinition": "web:2"}),
+    )
+    .await;
+    let latest = h
+        .ok(
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": "web", "include": ["TAGS"]}),
+        )
+        .await;
+    assert_eq!(
+        latest["taskDefinition"]["revision"], 1,
+        "a bare family names its latest ACTIVE revision"
+    );
+    assert_eq!(latest["tags"][0]["key"], "k");
+    let inactive = h
+        .ok("ListTaskDefinitions", json!({"status": "INACTIVE"}))
+        .await;
+    assert_eq!(
+        inactive["taskDefinitionArns"],
+        json!(["arn:aws:ecs:us-east-1:000000000000:task-definition/web:2"])
+    );
+    let desc = h
+        .ok(
+            "ListTaskDefinitions",
+            json!({"sort": "DESC", "maxResults": 1}),
+        )
+        .await;
+    assert_eq!(
+        desc["taskDefinitionArns"][0],
+        "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1"
+    );
+}
