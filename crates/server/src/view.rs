@@ -79,6 +79,7 @@ impl View {
                 };
                 match event {
                     Ok(event) => view.apply(event),
+                    Err(berth_store::StoreError::Closed) => return,
                     Err(e) => {
                         tracing::error!(error = %e, "store watch failed; the view stops following the store");
                         return;

@@ -314,7 +314,7 @@ pub async fn list(
         }
         if let Some(filter) = &filter {
             let instance = present(i.value.clone(), &counts, true);
-            if !filter.evaluate(&|subject: &str| instance_subject(&instance, subject)) {
+            if !filter.evaluate(|subject: &str| instance_subject(&instance, subject)) {
                 continue;
             }
         }
