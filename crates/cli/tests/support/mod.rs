@@ -504,7 +504,7 @@ pub fn raw_request(port: u16, target: Option<&str>, body: &[u8], signing: Signin
             "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
             hex::encode(Sha256::digest(canonical.as_bytes()))
         );
-        let mut key = hmac(format!("AWS4{secret}").as_bytes(), date[..8].as_bytes());
+        let mut key = hmac(format!("AWS4{secret}").as_bytes(), &date.as_bytes()[..8]);
         for part in [region.as_str(), "ecs", "aws4_request"] {
             key = hmac(&key, part.as_bytes());
         }
