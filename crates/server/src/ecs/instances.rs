@@ -225,24 +225,8 @@ pub async fn describe(
             "containerInstances: give between 1 and 100 container instances",
         ));
     }
-    let mut include_tags = false;
-    for (i, item) in input
-        .include
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        match item.as_str() {
-            "TAGS" => include_tags = true,
-            "CONTAINER_INSTANCE_HEALTH" => {}
-            other => {
-                return Err(ApiError::invalid_parameter(format!(
-                    "include[{i}]: '{other}' is not one of TAGS, CONTAINER_INSTANCE_HEALTH"
-                )));
-            }
-        }
-    }
+    let include_tags =
+        super::resolve::includes_tags(input.include.as_deref(), &["CONTAINER_INSTANCE_HEALTH"])?;
     let counts = task_counts(&app.db, &ctx.region, &cluster);
     let mut found = Vec::new();
     let mut failures = Vec::new();

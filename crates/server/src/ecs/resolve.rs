@@ -120,3 +120,27 @@ pub fn resource_id(
     }
     Ok(id)
 }
+
+/// Reads a describe call's `include` list: whether it asks for `TAGS`. `others` are further
+/// values the operation accepts (and ignores here); anything else is refused by position.
+pub fn includes_tags(include: Option<&[String]>, others: &[&str]) -> Result<bool, ApiError> {
+    let mut tags = false;
+    for (i, item) in include.unwrap_or_default().iter().enumerate() {
+        match item.as_str() {
+            "TAGS" => tags = true,
+            other if others.contains(&other) => {}
+            other if others.is_empty() => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "include[{i}]: '{other}' is not TAGS"
+                )));
+            }
+            other => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "include[{i}]: '{other}' is not one of TAGS, {}",
+                    others.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(tags)
+}

@@ -638,23 +638,7 @@ pub async fn describe(
             "services: give between 1 and 10 services",
         ));
     }
-    let mut include_tags = false;
-    for (i, item) in input
-        .include
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        match item.as_str() {
-            "TAGS" => include_tags = true,
-            other => {
-                return Err(ApiError::invalid_parameter(format!(
-                    "include[{i}]: '{other}' is not TAGS"
-                )));
-            }
-        }
-    }
+    let include_tags = super::resolve::includes_tags(input.include.as_deref(), &[])?;
     let mut services = Vec::new();
     let mut failures = Vec::new();
     for reference in &input.services {

@@ -190,23 +190,7 @@ pub async fn describe(
     ctx: Ctx,
     input: DescribeTaskDefinitionRequest,
 ) -> Result<TaskDefinitionResponse, ApiError> {
-    let mut include_tags = false;
-    for (i, item) in input
-        .include
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        match item.as_str() {
-            "TAGS" => include_tags = true,
-            other => {
-                return Err(ApiError::invalid_parameter(format!(
-                    "include[{i}]: '{other}' is not TAGS"
-                )));
-            }
-        }
-    }
+    let include_tags = super::resolve::includes_tags(input.include.as_deref(), &[])?;
     let found = find(&app.db, &ctx, "taskDefinition", &input.task_definition)?;
     Ok(TaskDefinitionResponse {
         task_definition: found.value.definition,

@@ -553,23 +553,7 @@ pub async fn describe(
             "tasks: give between 1 and 100 tasks",
         ));
     }
-    let mut include_tags = false;
-    for (i, item) in input
-        .include
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        match item.as_str() {
-            "TAGS" => include_tags = true,
-            other => {
-                return Err(ApiError::invalid_parameter(format!(
-                    "include[{i}]: '{other}' is not TAGS"
-                )));
-            }
-        }
-    }
+    let include_tags = super::resolve::includes_tags(input.include.as_deref(), &[])?;
     let mut tasks = Vec::new();
     let mut failures = Vec::new();
     for (i, reference) in input.tasks.iter().enumerate() {
