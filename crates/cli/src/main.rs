@@ -3,6 +3,7 @@
 //! and wires the server; it holds no domain logic of its own.
 
 mod aws_profile;
+mod bench;
 mod settings;
 
 use anyhow::Context;
@@ -37,6 +38,9 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Benchmarks that print throughput and latency (not tests: they assert nothing).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Up { server, no_profile } => run_server(server, !no_profile).await,
             Command::Server { server } => run_server(server, false).await,
+            Command::Bench(command) => bench::run(command).await,
         }
     })
 }

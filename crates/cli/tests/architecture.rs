@@ -71,6 +71,12 @@ fn crates_keep_the_rules_of_direction() {
             );
         }
     }
+    for part in internal(&all["berth-client"]) {
+        assert!(
+            ["berth-model", "berth-api", "berth-sigv4"].contains(&part),
+            "berth-client speaks to the server over HTTP only, but depends on {part}"
+        );
+    }
     for (name, deps) in &all {
         if deps.iter().any(|d| d == "berth-store") {
             assert!(

@@ -2,13 +2,16 @@
 //!
 //! Reads clone records out of the [`View`]. A write is a [`Writes`] batch: puts and deletes
 //! plus the revisions the caller read, which the store compares before applying anything.
-//! [`Db::transact`] re-runs a closure until its batch commits, so read-modify-write handlers
-//! never lose an update to a concurrent writer.
+//! [`Db::transact`] runs a plan through the [`Applier`]: the plan reads the view plus the
+//! writes of plans not yet committed, its writes are committed in a batch with others, and
+//! it runs again if another writer beat it, so read-modify-write handlers never lose an update.
 
-use crate::records::Kind;
+use crate::applier::{Applier, Overlay, Pending, PlannedWrites, pending_revision};
+use crate::records::{Kind, Record};
+use crate::tally::{Tallies, Tally};
 use crate::view::View;
 use berth_api::ApiError;
-use berth_store::{Store, Txn};
+use berth_store::Store;
 use std::sync::Arc;
 
 /// A record read from the view with the revision that last wrote it.
@@ -22,7 +25,7 @@ pub struct Versioned<T> {
 /// A batch of writes guarded by the revisions they were computed from.
 #[derive(Debug, Default)]
 pub struct Writes {
-    txn: Txn,
+    planned: PlannedWrites,
 }
 
 impl Writes {
@@ -31,7 +34,7 @@ impl Writes {
     }
     /// Commit only if `key` is still at `revision` (0: still absent).
     pub fn expect(mut self, key: &str, revision: i64) -> Self {
-        self.txn = self.txn.when(key, revision);
+        self.planned.compares.push((key.to_string(), revision));
         self
     }
     /// Commit only if the record is unchanged since it was read.
@@ -40,33 +43,52 @@ impl Writes {
         self.expect(&key, revision)
     }
     pub fn put<T: Kind>(mut self, key: &str, value: T) -> Self {
-        self.txn = self.txn.put(key, value.wrap().encode());
+        self.planned
+            .ops
+            .push((key.to_string(), Some(Arc::new(value.wrap()))));
         self
     }
     pub fn delete(mut self, key: &str) -> Self {
-        self.txn = self.txn.delete(key);
+        self.planned.ops.push((key.to_string(), None));
         self
     }
     pub fn is_empty(&self) -> bool {
-        self.txn.ops.is_empty()
+        self.planned.ops.is_empty()
     }
 }
 
 const MAX_ATTEMPTS: usize = 50;
 
+/// Reads and writes of one server. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     store: Arc<dyn Store>,
     view: Arc<View>,
+    applier: Arc<Applier>,
+    /// Inside a plan: the writes of plans not yet committed, read before the view.
+    overlay: Option<Arc<Overlay>>,
 }
 
 impl Db {
     pub async fn open(store: Arc<dyn Store>) -> berth_store::Result<Db> {
         let view = View::start(store.clone()).await?;
-        Ok(Db { store, view })
+        Ok(Db {
+            store,
+            view,
+            applier: Arc::new(Applier::new()),
+            overlay: None,
+        })
     }
 
     pub fn get<T: Kind>(&self, key: &str) -> Option<Versioned<T>> {
+        if let Some(pending) = self.overlay.as_ref().and_then(|o| o.get(key)) {
+            let value = T::peel(pending.record.as_deref()?)?.clone();
+            return Some(Versioned {
+                key: key.to_string(),
+                revision: pending_revision(pending.batch),
+                value,
+            });
+        }
         let entry = self.view.get(key)?;
         let value = T::peel(&entry.record)?.clone();
         Some(Versioned {
@@ -76,14 +98,28 @@ impl Db {
         })
     }
 
+    /// A counter the view keeps (see [`crate::tally`]), with the overlay's writes counted.
+    pub fn tally(&self, name: &str) -> Tally {
+        let mut tally = self.view.tally(name);
+        if let Some(overlay) = &self.overlay {
+            let mut pending = Tallies::default();
+            for (key, p) in overlay.iter() {
+                let committed = self.view.get(key).map(|e| e.record);
+                pending.replace(key, committed.as_deref(), p.record.as_deref());
+            }
+            tally.add(pending.get(name), 1);
+        }
+        tally
+    }
+
     /// Every record of kind `T` under `prefix`, in key order.
     pub fn list<T: Kind>(&self, prefix: &str) -> Vec<Versioned<T>> {
         let mut out = Vec::new();
-        self.view.scan(prefix, |key, entry| {
-            if let Some(value) = T::peel(&entry.record) {
+        self.visit(prefix, |key, revision, record| {
+            if let Some(value) = T::peel(record) {
                 out.push(Versioned {
                     key: key.to_string(),
-                    revision: entry.mod_revision,
+                    revision,
                     value: value.clone(),
                 });
             }
@@ -94,43 +130,229 @@ impl Db {
 
     /// Visits records of kind `T` under `prefix` without cloning them; return false to stop.
     pub fn scan<T: Kind>(&self, prefix: &str, mut visit: impl FnMut(&str, &T) -> bool) {
-        self.view
-            .scan(prefix, |key, entry| match T::peel(&entry.record) {
-                Some(value) => visit(key, value),
-                None => true,
-            });
+        self.visit(prefix, |key, _, record| match T::peel(record) {
+            Some(value) => visit(key, value),
+            None => true,
+        });
     }
 
-    /// Commits a batch; `Ok(false)` when a compared revision moved (nothing was written).
-    /// On success the view has caught up with the write before this returns.
+    /// Visits every record under `prefix` in key order, the overlay's writes merged in.
+    fn visit(&self, prefix: &str, mut visit: impl FnMut(&str, i64, &Record) -> bool) {
+        let pending: Vec<(&String, &Pending)> = match &self.overlay {
+            Some(o) => o
+                .range(prefix.to_string()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .collect(),
+            None => Vec::new(),
+        };
+        if pending.is_empty() {
+            self.view
+                .scan(prefix, |key, e| visit(key, e.mod_revision, &e.record));
+            return;
+        }
+        let mut pending = pending.into_iter().peekable();
+        let mut stopped = false;
+        self.view.scan(prefix, |key, entry| {
+            while let Some((k, p)) = pending.next_if(|(k, _)| k.as_str() < key) {
+                if let Some(record) = &p.record
+                    && !visit(k, pending_revision(p.batch), record)
+                {
+                    stopped = true;
+                    return false;
+                }
+            }
+            let go = match pending.next_if(|(k, _)| k.as_str() == key) {
+                // The overlay's write shadows the view's record.
+                Some((_, p)) => match &p.record {
+                    Some(record) => visit(key, pending_revision(p.batch), record),
+                    None => true,
+                },
+                None => visit(key, entry.mod_revision, &entry.record),
+            };
+            stopped = !go;
+            go
+        });
+        if !stopped {
+            for (k, p) in pending {
+                if let Some(record) = &p.record
+                    && !visit(k, pending_revision(p.batch), record)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Commits writes computed from the view outside a plan; `Ok(false)` when a compared
+    /// revision moved (nothing was written). On success the view has applied the write.
     pub async fn commit(&self, writes: Writes) -> Result<bool, ApiError> {
-        if writes.txn.ops.is_empty() && writes.txn.compares.is_empty() {
+        if writes.is_empty() {
             return Ok(true);
         }
-        let result = self
-            .store
-            .txn(writes.txn)
-            .await
-            .map_err(|e| ApiError::server(format!("store write failed: {e}")))?;
-        // On failure too: catch up, so the caller's retry reads what beat it.
-        self.view.caught_up(result.revision).await;
-        Ok(result.succeeded)
+        match self.applier.plan().await.join(writes.planned) {
+            Some(ticket) => self.applier.settle(ticket, &*self.store, &self.view).await,
+            None => Ok(true),
+        }
     }
 
-    /// Runs `plan` against the current view and commits the writes it returns, again and again
-    /// until they commit without conflict; then returns the plan's result.
+    /// Runs `plan` against the view and the writes of plans not yet committed, and commits
+    /// the writes it returns with those of other plans; runs it again when another writer
+    /// beat it. Returns the plan's result once its writes are committed and visible.
     pub async fn transact<R>(
         &self,
         mut plan: impl FnMut(&Db) -> Result<(Writes, R), ApiError>,
     ) -> Result<R, ApiError> {
         for _ in 0..MAX_ATTEMPTS {
-            let (writes, result) = plan(self)?;
-            if self.commit(writes).await? {
+            let planning = self.applier.plan().await;
+            let db = Db {
+                overlay: planning.overlay(),
+                ..self.clone()
+            };
+            let (writes, result) = plan(&db)?;
+            drop(db);
+            let Some(ticket) = planning.join(writes.planned) else {
+                return Ok(result);
+            };
+            if self
+                .applier
+                .settle(ticket, &*self.store, &self.view)
+                .await?
+            {
                 return Ok(result);
             }
         }
         Err(ApiError::server(
             "the write kept conflicting with concurrent writes; retry the request",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Family, keys};
+    use berth_store::sqlite::SqliteStore;
+
+    async fn open(dir: &tempfile::TempDir) -> (Arc<dyn Store>, Db) {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+        let db = Db::open(store.clone()).await.unwrap();
+        (store, db)
+    }
+
+    /// Adds one to a family's revision counter; returns the value it wrote.
+    async fn bump(db: &Db, family: &str) -> i32 {
+        let key = keys::family("r", family);
+        db.transact(|db| {
+            let current = db.get::<Family>(&key);
+            let next = current.as_ref().map_or(0, |f| f.value.latest_revision) + 1;
+            let writes = Writes::new()
+                .expect(&key, current.as_ref().map_or(0, |f| f.revision))
+                .put(
+                    &key,
+                    Family {
+                        latest_revision: next,
+                    },
+                );
+            Ok((writes, next))
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_read_modify_writes_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, one) = open(&dir).await;
+        // A second server on the same store: its writes conflict with the first's.
+        let two = Db::open(store).await.unwrap();
+        let mut calls = Vec::new();
+        for i in 0..96 {
+            let db = if i % 3 == 0 { two.clone() } else { one.clone() };
+            calls.push(tokio::spawn(async move { bump(&db, "web").await }));
+        }
+        let mut seen = Vec::new();
+        for call in calls {
+            seen.push(call.await.unwrap());
+        }
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            (1..=96).collect::<Vec<_>>(),
+            "every bump got its own value"
+        );
+        for db in [&one, &two] {
+            let key = keys::family("r", "web");
+            db.view.caught_up(store_revision(db).await).await;
+            assert_eq!(db.get::<Family>(&key).unwrap().value.latest_revision, 96);
+        }
+    }
+
+    async fn store_revision(db: &Db) -> i64 {
+        db.store.revision().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn plans_read_uncommitted_writes_merged_in_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, db) = open(&dir).await;
+        let family = |n| Family { latest_revision: n };
+        let writes = ["a", "c", "e"].iter().fold(Writes::new(), |w, k| {
+            w.put(&format!("/ecs/r/families/{k}"), family(1))
+        });
+        assert!(db.commit(writes).await.unwrap());
+        let pending = |n: Option<i32>, batch| Pending {
+            record: n.map(|n| Arc::new(family(n).wrap())),
+            batch,
+        };
+        let overlay: Overlay = [
+            ("/ecs/r/families/b", pending(Some(2), 7)),
+            ("/ecs/r/families/c", pending(Some(3), 7)),
+            ("/ecs/r/families/e", pending(None, 7)),
+            ("/ecs/r/families/f", pending(Some(4), 8)),
+        ]
+        .into_iter()
+        .map(|(k, p)| (k.to_string(), p))
+        .collect();
+        let planning = Db {
+            overlay: Some(Arc::new(overlay)),
+            ..db.clone()
+        };
+        let seen: Vec<(String, i64, i32)> = planning
+            .list::<Family>("/ecs/r/families/")
+            .into_iter()
+            .map(|v| {
+                (
+                    v.key.rsplit('/').next().unwrap().to_string(),
+                    v.revision,
+                    v.value.latest_revision,
+                )
+            })
+            .collect();
+        let committed = db.get::<Family>("/ecs/r/families/a").unwrap().revision;
+        assert!(committed > 0);
+        assert_eq!(
+            seen,
+            [
+                ("a".to_string(), committed, 1),
+                ("b".to_string(), -7, 2),
+                ("c".to_string(), -7, 3),
+                ("f".to_string(), -8, 4),
+            ]
+        );
+        assert!(planning.get::<Family>("/ecs/r/families/e").is_none());
+        assert_eq!(
+            db.get::<Family>("/ecs/r/families/e")
+                .unwrap()
+                .value
+                .latest_revision,
+            1
+        );
+        // A visitor that stops early is not called again.
+        let mut visited = 0;
+        planning.scan::<Family>("/ecs/r/families/", |_, _| {
+            visited += 1;
+            visited < 2
+        });
+        assert_eq!(visited, 2);
     }
 }

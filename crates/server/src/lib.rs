@@ -7,6 +7,7 @@
 //! `berth-api`, signatures are checked with `berth-sigv4`, placement comes from
 //! `berth-scheduler`. The clock and identifiers come from [`clock`].
 
+mod applier;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod db;
 pub mod ecs;
 pub mod front_door;
 pub mod records;
+pub mod tally;
 pub mod view;
 
 use crate::clock::{Clock, SystemClock};

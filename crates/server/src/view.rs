@@ -6,6 +6,7 @@
 //! until the view has caught up with the write's revision, so a client reads its own writes.
 
 use crate::records::Record;
+use crate::tally::{Tallies, Tally};
 use berth_store::{RangeRequest, Store, WatchEvent};
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -23,6 +24,22 @@ pub struct Entry {
 struct State {
     revision: i64,
     entries: BTreeMap<String, Entry>,
+    tallies: Tallies,
+}
+
+impl State {
+    fn put(&mut self, key: String, entry: Entry) {
+        let old = self.entries.get(&key).map(|e| e.record.clone());
+        self.tallies
+            .replace(&key, old.as_deref(), Some(&entry.record));
+        self.entries.insert(key, entry);
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.entries.remove(key) {
+            self.tallies.replace(key, Some(&old.record), None);
+        }
+    }
 }
 
 pub struct View {
@@ -50,7 +67,7 @@ impl View {
             state.revision = state.revision.max(page.revision);
             for kv in &page.kvs {
                 if let Some(record) = Record::decode(&kv.key, &kv.value) {
-                    state.entries.insert(
+                    state.put(
                         kv.key.clone(),
                         Entry {
                             mod_revision: kv.mod_revision,
@@ -100,7 +117,7 @@ impl View {
                 _ if held >= revision => {}
                 WatchEvent::Put(kv) => {
                     if let Some(record) = Record::decode(&kv.key, &kv.value) {
-                        state.entries.insert(
+                        state.put(
                             kv.key,
                             Entry {
                                 mod_revision: kv.mod_revision,
@@ -109,9 +126,7 @@ impl View {
                         );
                     }
                 }
-                WatchEvent::Delete { key, .. } => {
-                    state.entries.remove(&key);
-                }
+                WatchEvent::Delete { key, .. } => state.remove(&key),
             }
             state.revision = state.revision.max(revision);
         }
@@ -140,6 +155,15 @@ impl View {
             .entries
             .get(key)
             .cloned()
+    }
+
+    /// A counter of [`crate::tally`]: by collection prefix or container instance ARN.
+    pub fn tally(&self, name: &str) -> Tally {
+        self.state
+            .read()
+            .expect("view lock poisoned")
+            .tallies
+            .get(name)
     }
 
     /// Every entry under `prefix`, in key order.

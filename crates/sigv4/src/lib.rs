@@ -1,4 +1,4 @@
-//! Pure AWS Signature Version 4 verification.
+//! Pure AWS Signature Version 4 verification, and the matching signer for Berth's own client.
 //!
 //! This crate checks that an HTTP request was signed with SigV4 (`AWS4-HMAC-SHA256`) by the
 //! holder of an access key, exactly as AWS's own front ends do, so that the AWS CLI, boto3 and
@@ -32,6 +32,9 @@
 //! to one, and repeated headers joined with commas. The payload hash is the
 //! `x-amz-content-sha256` header when present (`UNSIGNED-PAYLOAD`, or a hex SHA-256 that must
 //! match the body), `UNSIGNED-PAYLOAD` for an S3 presigned URL, else the SHA-256 of the body.
+//!
+//! [`sign`] is the other side: it signs a request as the AWS SDKs do (every header present,
+//! the SHA-256 of the body), reusing the same canonicalisation, so what it signs verifies.
 //!
 //! Errors are an [`AuthError`] whose messages follow AWS's wording where it is known, and
 //! whose [`AuthError::kind`] is a neutral [`AuthErrorKind`] that the API layer maps to the
@@ -74,8 +77,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, percent_encod
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+mod sign;
 #[cfg(test)]
 mod tests;
+
+pub use sign::{SigningParams, Unsigned, sign};
 
 /// The only signing algorithm accepted.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";

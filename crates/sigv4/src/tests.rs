@@ -1354,3 +1354,87 @@ fn botocore_signed_requests_verify() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Signing
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn signer_reproduces_the_aws_docs_vector() {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+    );
+    headers.insert("host", HeaderValue::from_static("iam.amazonaws.com"));
+    let params = crate::SigningParams {
+        access_key_id: "AKIDEXAMPLE",
+        secret_access_key: SECRET,
+        region: "us-east-1",
+        service: "iam",
+        time: at(1_440_938_160),
+    };
+    let request = crate::Unsigned {
+        method: "GET",
+        path: "/",
+        query: "Action=ListUsers&Version=2010-05-08",
+        body: b"",
+    };
+    crate::sign(&params, &request, &mut headers);
+    assert_eq!(headers["x-amz-date"], "20150830T123600Z");
+    assert_eq!(
+        headers["authorization"],
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+    );
+}
+
+#[test]
+fn signed_json_post_verifies_and_resigning_replaces_the_signature() {
+    let body = br#"{"cluster":"default"}"#;
+    let mut headers = HeaderMap::new();
+    headers.insert("host", HeaderValue::from_static("127.0.0.1:9180"));
+    headers.insert(
+        "x-amz-target",
+        HeaderValue::from_static("AmazonEC2ContainerServiceV20141113.ListTasks"),
+    );
+    let params = crate::SigningParams {
+        access_key_id: "AKIDEXAMPLE",
+        secret_access_key: SECRET,
+        region: "eu-west-1",
+        service: "ecs",
+        time: at(1_700_000_000),
+    };
+    let request = crate::Unsigned {
+        method: "POST",
+        path: "/",
+        query: "",
+        body,
+    };
+    crate::sign(&params, &request, &mut headers);
+    crate::sign(&params, &request, &mut headers);
+    assert_eq!(headers.get_all("authorization").iter().count(), 1);
+    let parts = RequestParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        payload: Payload::Bytes(body),
+    };
+    let parsed = parse(&parts).unwrap();
+    assert_eq!(parsed.region(), "eu-west-1");
+    assert_eq!(
+        parsed.signed_headers(),
+        ["host", "x-amz-date", "x-amz-target"]
+    );
+    verify(&parsed, &parts, SECRET, at(1_700_000_010)).unwrap();
+    let tampered = RequestParts {
+        payload: Payload::Bytes(br#"{"cluster":"other"}"#),
+        ..parts
+    };
+    assert_eq!(
+        verify(&parsed, &tampered, SECRET, at(1_700_000_010))
+            .unwrap_err()
+            .kind(),
+        AuthErrorKind::Mismatch
+    );
+}

@@ -3,8 +3,9 @@
 
 use super::paging::{after_key, page_size, paginate};
 use super::resolve::{cluster_name, existing_active_cluster};
-use crate::db::Writes;
+use crate::db::{Db, Writes};
 use crate::records::keys;
+use crate::tally::Tally;
 use crate::{App, Ctx};
 use berth_api::ApiError;
 use berth_api::ecs::clusters::*;
@@ -12,9 +13,6 @@ use berth_model::cluster::{
     Cluster, ClusterStatus, DEFAULT_CLUSTER_NAME, validate_cluster_name, validate_cluster_settings,
 };
 use berth_model::common::{CapacityProviderStrategyItem, Failure, KeyValuePair, validate_tags};
-use berth_model::container_instance::{ContainerInstance, ContainerInstanceStatus};
-use berth_model::service::{Service, ServiceStatus};
-use berth_model::task::{Task, TaskStatus};
 
 /// The counts describe-clusters reports, computed from what the cluster holds.
 #[derive(Debug, Default, Clone, Copy)]
@@ -26,36 +24,17 @@ pub struct ClusterCounts {
     pub draining_services: i32,
 }
 
-pub fn counts(app: &App, region: &str, cluster: &str) -> ClusterCounts {
-    let mut c = ClusterCounts::default();
-    app.db
-        .scan::<ContainerInstance>(&keys::instances(region, cluster), |_, i| {
-            if matches!(
-                i.status,
-                ContainerInstanceStatus::Active | ContainerInstanceStatus::Draining
-            ) {
-                c.instances += 1;
-            }
-            true
-        });
-    app.db.scan::<Task>(&keys::tasks(region, cluster), |_, t| {
-        match t.last_status {
-            TaskStatus::Running => c.running_tasks += 1,
-            s if s.is_pending() => c.pending_tasks += 1,
-            _ => {}
-        }
-        true
-    });
-    app.db
-        .scan::<Service>(&keys::services(region, cluster), |_, s| {
-            match s.status {
-                ServiceStatus::Active => c.active_services += 1,
-                ServiceStatus::Draining => c.draining_services += 1,
-                _ => {}
-            }
-            true
-        });
-    c
+pub fn counts(db: &Db, region: &str, cluster: &str) -> ClusterCounts {
+    let instances = db.tally(&keys::instances(region, cluster));
+    let tasks = db.tally(&keys::tasks(region, cluster));
+    let services = db.tally(&keys::services(region, cluster));
+    ClusterCounts {
+        instances: Tally::count(instances.active + instances.draining),
+        running_tasks: Tally::count(tasks.running),
+        pending_tasks: Tally::count(tasks.pending),
+        active_services: Tally::count(services.active),
+        draining_services: Tally::count(services.draining),
+    }
 }
 
 /// What DescribeClusters' `include` asks to add.
@@ -89,7 +68,7 @@ fn parse_include(include: &[String]) -> Result<Include, ApiError> {
 
 /// The cluster as the API shows it: live counts, optional parts only when asked for.
 fn present(app: &App, ctx: &Ctx, mut cluster: Cluster, include: &Include) -> Cluster {
-    let c = counts(app, &ctx.region, &cluster.cluster_name);
+    let c = counts(&app.db, &ctx.region, &cluster.cluster_name);
     cluster.registered_container_instances_count = c.instances;
     cluster.running_tasks_count = c.running_tasks;
     cluster.pending_tasks_count = c.pending_tasks;
@@ -369,7 +348,7 @@ pub async fn delete(
         .db
         .transact(|db| {
             let current = existing_active_cluster(db, &ctx, &name)?;
-            let c = counts(&app, &ctx.region, &name);
+            let c = counts(db, &ctx.region, &name);
             if c.instances > 0 {
                 return Err(ApiError::cluster_contains_container_instances("The Cluster cannot be deleted while Container Instances are active or draining."));
             }

@@ -11,6 +11,7 @@ use super::resolve::{active_cluster, cluster_name, existing_active_cluster, reso
 use crate::clock::new_id;
 use crate::db::{Db, Versioned, Writes};
 use crate::records::keys;
+use crate::tally::Tally;
 use crate::{App, Ctx};
 use berth_api::ApiError;
 use berth_api::ecs::instances::*;
@@ -19,37 +20,16 @@ use berth_model::common::{Attribute, Failure, validate_attribute, validate_tags}
 use berth_model::container_instance::{
     ContainerInstance, ContainerInstanceStatus, validate_total_resources,
 };
-use berth_model::task::{Task, TaskStatus};
-use std::collections::HashMap;
 
-/// Running and pending task counts per container instance ARN of a cluster.
-pub fn task_counts(db: &Db, region: &str, cluster: &str) -> HashMap<String, (i32, i32)> {
-    let mut counts: HashMap<String, (i32, i32)> = HashMap::new();
-    db.scan::<Task>(&keys::tasks(region, cluster), |_, t| {
-        if let Some(instance) = &t.container_instance_arn {
-            let entry = counts.entry(instance.clone()).or_default();
-            if t.last_status == TaskStatus::Running {
-                entry.0 += 1;
-            } else if t.last_status.is_pending() {
-                entry.1 += 1;
-            }
-        }
-        true
-    });
-    counts
+/// Running and pending tasks placed on an instance.
+pub fn task_counts(db: &Db, instance_arn: &str) -> (i32, i32) {
+    let t = db.tally(instance_arn);
+    (Tally::count(t.running), Tally::count(t.pending))
 }
 
-fn present(
-    mut instance: ContainerInstance,
-    counts: &HashMap<String, (i32, i32)>,
-    include_tags: bool,
-) -> ContainerInstance {
-    let (running, pending) = counts
-        .get(&instance.container_instance_arn)
-        .copied()
-        .unwrap_or_default();
-    instance.running_tasks_count = running;
-    instance.pending_tasks_count = pending;
+fn present(db: &Db, mut instance: ContainerInstance, include_tags: bool) -> ContainerInstance {
+    (instance.running_tasks_count, instance.pending_tasks_count) =
+        task_counts(db, &instance.container_instance_arn);
     if !include_tags {
         instance.tags = None;
     }
@@ -144,7 +124,7 @@ pub async fn register(
         })
         .await?;
     Ok(ContainerInstanceResponse {
-        container_instance: present(instance, &HashMap::new(), true),
+        container_instance: present(&app.db, instance, true),
     })
 }
 
@@ -193,8 +173,7 @@ pub async fn deregister(
             let current = find(db, &ctx, &cluster, "containerInstance", &input.container_instance)?
                 .filter(|i| i.value.status != ContainerInstanceStatus::Inactive)
                 .ok_or_else(|| ApiError::invalid_parameter(format!("containerInstance: '{}' is not registered in cluster '{cluster}'", input.container_instance)))?;
-            let counts = task_counts(db, &ctx.region, &cluster);
-            let (running, pending) = counts.get(&current.value.container_instance_arn).copied().unwrap_or_default();
+            let (running, pending) = task_counts(db, &current.value.container_instance_arn);
             if running + pending > 0 && input.force != Some(true) {
                 return Err(ApiError::invalid_parameter(format!(
                     "Found running tasks on the instance: {running} running and {pending} pending. Stop them first or pass --force to deregister anyway"
@@ -207,7 +186,7 @@ pub async fn deregister(
         })
         .await?;
     Ok(ContainerInstanceResponse {
-        container_instance: present(instance, &HashMap::new(), true),
+        container_instance: present(&app.db, instance, true),
     })
 }
 
@@ -227,7 +206,6 @@ pub async fn describe(
     }
     let include_tags =
         super::resolve::includes_tags(input.include.as_deref(), &["CONTAINER_INSTANCE_HEALTH"])?;
-    let counts = task_counts(&app.db, &ctx.region, &cluster);
     let mut found = Vec::new();
     let mut failures = Vec::new();
     for (i, reference) in input.container_instances.iter().enumerate() {
@@ -238,7 +216,7 @@ pub async fn describe(
             &format!("containerInstances[{i}]"),
             reference,
         )? {
-            Some(instance) => found.push(present(instance.value, &counts, include_tags)),
+            Some(instance) => found.push(present(&app.db, instance.value, include_tags)),
             None => failures.push(Failure::missing(full_arn(&ctx, &cluster, reference))),
         }
     }
@@ -283,7 +261,6 @@ pub async fn list(
         ),
         None => None,
     };
-    let counts = task_counts(&app.db, &ctx.region, &cluster);
     let mut matching = Vec::new();
     for i in app
         .db
@@ -297,7 +274,7 @@ pub async fn list(
             continue;
         }
         if let Some(filter) = &filter {
-            let instance = present(i.value.clone(), &counts, true);
+            let instance = present(&app.db, i.value.clone(), true);
             if !filter.evaluate(|subject: &str| instance_subject(&instance, subject)) {
                 continue;
             }
@@ -390,10 +367,9 @@ pub async fn update_state(
             None => failures.push(Failure::missing(full_arn(&ctx, &cluster, reference))),
         }
     }
-    let counts = task_counts(&app.db, &ctx.region, &cluster);
     let container_instances = updated
         .into_iter()
-        .map(|i| present(i, &counts, false))
+        .map(|i| present(&app.db, i, false))
         .collect();
     Ok(ContainerInstancesResponse {
         container_instances,

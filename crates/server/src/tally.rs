@@ -1,0 +1,176 @@
+//! Counts the view keeps current as records change, so that describe calls report
+//! `runningTasksCount`, `pendingTasksCount`, `registeredContainerInstancesCount` and
+//! `activeServicesCount` without scanning the tasks of a cluster.
+//!
+//! Every record contributes to a few named counters; the view subtracts a record's old
+//! contribution and adds its new one on every change. Counter names:
+//! - a collection's prefix (the key up to its last `/`), e.g. `/ecs/{region}/tasks/{cluster}/`:
+//!   running and pending tasks, active and draining instances or services of the cluster;
+//! - a container instance's ARN: the running and pending tasks placed on it.
+
+use crate::records::Record;
+use berth_model::container_instance::ContainerInstanceStatus;
+use berth_model::service::ServiceStatus;
+use berth_model::task::TaskStatus;
+use std::collections::HashMap;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub running: i64,
+    pub pending: i64,
+    pub active: i64,
+    pub draining: i64,
+}
+
+impl Tally {
+    fn is_zero(&self) -> bool {
+        *self == Tally::default()
+    }
+
+    pub fn add(&mut self, other: Tally, sign: i64) {
+        self.running += sign * other.running;
+        self.pending += sign * other.pending;
+        self.active += sign * other.active;
+        self.draining += sign * other.draining;
+    }
+
+    /// The `i32` that the ECS shapes carry.
+    pub fn count(n: i64) -> i32 {
+        i32::try_from(n).unwrap_or(i32::MAX)
+    }
+}
+
+/// What one record adds to which counters.
+fn contributions(key: &str, record: &Record) -> Vec<(String, Tally)> {
+    let collection = || key[..key.rfind('/').map_or(0, |i| i + 1)].to_string();
+    match record {
+        Record::Task(t) => {
+            let tally = match t.last_status {
+                TaskStatus::Running => Tally {
+                    running: 1,
+                    ..Tally::default()
+                },
+                s if s.is_pending() => Tally {
+                    pending: 1,
+                    ..Tally::default()
+                },
+                _ => return Vec::new(),
+            };
+            let mut out = vec![(collection(), tally)];
+            if let Some(instance) = &t.container_instance_arn {
+                out.push((instance.clone(), tally));
+            }
+            out
+        }
+        Record::Instance(i) => match i.status {
+            ContainerInstanceStatus::Active => vec![(
+                collection(),
+                Tally {
+                    active: 1,
+                    ..Tally::default()
+                },
+            )],
+            ContainerInstanceStatus::Draining => vec![(
+                collection(),
+                Tally {
+                    draining: 1,
+                    ..Tally::default()
+                },
+            )],
+            _ => Vec::new(),
+        },
+        Record::Service(s) => match s.status {
+            ServiceStatus::Active => vec![(
+                collection(),
+                Tally {
+                    active: 1,
+                    ..Tally::default()
+                },
+            )],
+            ServiceStatus::Draining => vec![(
+                collection(),
+                Tally {
+                    draining: 1,
+                    ..Tally::default()
+                },
+            )],
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// All counters.
+#[derive(Debug, Default)]
+pub struct Tallies {
+    counters: HashMap<String, Tally>,
+}
+
+impl Tallies {
+    /// Accounts for `key` changing from `old` to `new` (None: absent).
+    pub fn replace(&mut self, key: &str, old: Option<&Record>, new: Option<&Record>) {
+        for (record, sign) in [(old, -1), (new, 1)] {
+            let Some(record) = record else { continue };
+            for (name, tally) in contributions(key, record) {
+                let counter = self.counters.entry(name.clone()).or_default();
+                counter.add(tally, sign);
+                if counter.is_zero() {
+                    self.counters.remove(&name);
+                }
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Tally {
+        self.counters.get(name).copied().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_model::task::Task;
+
+    fn task(status: TaskStatus, instance: &str) -> Record {
+        let mut t: Task = serde_json::from_value(serde_json::json!({
+            "taskArn": "arn:aws:ecs:us-east-1:000000000000:task/c/1",
+            "clusterArn": "arn:aws:ecs:us-east-1:000000000000:cluster/c",
+            "containerInstanceArn": instance,
+            "containers": [],
+            "createdAt": 0,
+            "desiredStatus": "RUNNING",
+            "enableExecuteCommand": false,
+            "lastStatus": "PENDING",
+            "taskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1",
+            "version": 1,
+        }))
+        .unwrap();
+        t.last_status = status;
+        Record::Task(t)
+    }
+
+    #[test]
+    fn follows_a_task_through_its_life() {
+        let mut t = Tallies::default();
+        let key = "/ecs/us-east-1/tasks/c/1";
+        let (cluster, instance) = ("/ecs/us-east-1/tasks/c/", "arn:i/1");
+        let pending = task(TaskStatus::Pending, instance);
+        let running = task(TaskStatus::Running, instance);
+        let stopped = task(TaskStatus::Stopped, instance);
+        t.replace(key, None, Some(&pending));
+        assert_eq!((t.get(cluster).pending, t.get(instance).pending), (1, 1));
+        t.replace(key, Some(&pending), Some(&running));
+        assert_eq!(
+            t.get(cluster),
+            Tally {
+                running: 1,
+                ..Tally::default()
+            }
+        );
+        assert_eq!(t.get(instance).running, 1);
+        t.replace(key, Some(&running), Some(&stopped));
+        assert_eq!(t.get(cluster), Tally::default());
+        t.replace(key, Some(&stopped), None);
+        assert!(t.counters.is_empty(), "{:?}", t.counters);
+    }
+}
