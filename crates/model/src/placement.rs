@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
 use crate::query::{self, Expr};
+use crate::task_definition::TaskDefinitionPlacementConstraint;
 
 /// At most this many placement strategies per service or RunTask call.
 pub const MAX_PLACEMENT_STRATEGIES: usize = 5;
@@ -260,6 +261,38 @@ pub fn check_constraints(
         .collect()
 }
 
+/// Checks a task definition's `placementConstraints` when a task of it is placed, and returns
+/// them typed. They count toward the limit of 10 together with the `requested` constraints of
+/// the call (RunTask, CreateService), as ECS counts them; a bad expression names
+/// `taskDefinition.placementConstraints[i]`.
+pub fn check_task_definition_constraints(
+    requested: usize,
+    constraints: &[TaskDefinitionPlacementConstraint],
+) -> Result<Vec<Constraint>, ValidationError> {
+    let total = requested + constraints.len();
+    if total > MAX_PLACEMENT_CONSTRAINTS {
+        return Err(ValidationError::invalid(
+            "placementConstraints",
+            format!(
+                "placementConstraints has {requested} constraints and the task definition has {}: \
+                 at most {MAX_PLACEMENT_CONSTRAINTS} are allowed together",
+                constraints.len()
+            ),
+        ));
+    }
+    constraints
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            PlacementConstraint {
+                r#type: c.r#type.map(|_| PlacementConstraintType::MemberOf),
+                expression: c.expression.clone(),
+            }
+            .check(&format!("taskDefinition.placementConstraints[{i}]"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,5 +443,23 @@ mod tests {
                 .field,
             "placementConstraints"
         );
+    }
+
+    #[test]
+    fn task_definition_constraints_count_with_the_request() {
+        use crate::task_definition::TaskDefinitionPlacementConstraintType;
+        let td = |e: &str| TaskDefinitionPlacementConstraint {
+            r#type: Some(TaskDefinitionPlacementConstraintType::MemberOf),
+            expression: Some(e.into()),
+        };
+        let ok =
+            check_task_definition_constraints(9, &[td("attribute:ecs.os-type == linux")]).unwrap();
+        assert!(matches!(&ok[..], [Constraint::MemberOf(_)]));
+        let e =
+            check_task_definition_constraints(9, &[td("a exists"), td("b exists")]).unwrap_err();
+        assert_eq!(e.field, "placementConstraints");
+        let e = check_task_definition_constraints(0, &[td("a exists"), td("attribute:x ==")])
+            .unwrap_err();
+        assert_eq!(e.field, "taskDefinition.placementConstraints[1].expression");
     }
 }

@@ -1,43 +1,83 @@
-//! Task placement as a pure function: a snapshot of candidate instances and a demand in, a
+//! Task placement as a pure function: a snapshot of candidate instances and a request in, a
 //! plan of placements and failures out.
 //!
-//! Contract: synchronous, no I/O, no clock, no thread RNG — the same input gives the same plan.
-//! The server's applier commits a plan only if every instance it touches is unchanged since the
-//! snapshot, so a plan can never over-commit a host. Depends only on `berth-model`.
+//! Contract: synchronous, no I/O, no clock, no thread RNG — chance comes only from the request's
+//! `seed`, so the same candidates and request always give the same plan. Depends only on
+//! `berth-model`. The server's applier commits a plan only if every instance it touches is
+//! unchanged since the snapshot, so a plan can never over-commit a host.
 //!
-//! This is the first placement: it honours CPU, memory and static host ports, and prefers the
-//! instance with the most memory left (so tasks spread). Strategies and constraints come next.
+//! Placement follows ECS. For each task, in turn:
+//!
+//! 1. every candidate is checked ([`Reason`] says why one is refused): its agent is connected,
+//!    it has the task definition's `requiresAttributes`, every placement constraint holds
+//!    (`distinctInstance`, and `memberOf` expressions in the cluster query language, which see
+//!    `task:group` including tasks this plan has already placed), and the task's CPU, memory and
+//!    static host ports fit in what is left;
+//! 2. the placement strategies, in order, narrow the instances that passed: each later one only
+//!    breaks the ties of the earlier ones (`binpack` keeps the least remaining CPU or memory,
+//!    `spread` the fewest tasks of the group per instance or per attribute value, `random` one
+//!    at random); a tie that remains is settled at random;
+//! 3. the task's resources are taken from the chosen instance before the next task is placed.
+//!
+//! A task no instance can take is [`Unplaced`], with every candidate's reason. Tasks are counted
+//! by group (`service:NAME` for a service, the RunTask `group`, else `family:NAME`), as ECS
+//! spreads a service's tasks over the tasks of that service and standalone tasks over the tasks
+//! of their group.
 
-use berth_model::container_instance::{ResourceShortfall, Resources};
-use berth_model::task::TaskOverride;
-use berth_model::task_definition::TaskDefinition;
+mod candidate;
+mod constraint;
+mod demand;
+mod rng;
+mod strategy;
 
-/// An instance that may take tasks, with what it has left.
+pub use candidate::Candidate;
+pub use constraint::Reason;
+pub use demand::task_demand;
+pub use strategy::{run_task_default, service_default};
+
+use berth_model::common::Attribute;
+use berth_model::container_instance::Resources;
+use berth_model::placement::{Constraint, Strategy};
+
+use constraint::Check;
+use rng::Rng;
+use strategy::{Standing, narrow};
+
+/// What to place: one task's needs and the rules for where it may and should go.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    /// The caller's handle for the instance (e.g. its ARN).
-    pub id: String,
-    pub remaining: Resources,
+pub struct Request {
+    /// What each task takes ([`task_demand`]).
+    pub demand: Resources,
+    /// The tasks' group: spread, distinctInstance and `task:group` count tasks of this group.
+    pub group: String,
+    /// Applied in order, each breaking the ties of the ones before; empty: no preference (ties
+    /// are settled at random). See [`run_task_default`] and [`service_default`].
+    pub strategies: Vec<Strategy>,
+    /// All must hold: the request's constraints and the task definition's.
+    pub constraints: Vec<Constraint>,
+    /// The task definition's `requiresAttributes`: each must be on the instance, with the given
+    /// value if there is one.
+    pub required_attributes: Vec<Attribute>,
+    /// The only source of chance.
+    pub seed: u64,
 }
 
-/// Why a task could not be placed, on the closest instance.
-#[derive(Debug, Clone, PartialEq)]
+/// One candidate that could not take a task, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Index into the candidates.
+    pub candidate: usize,
+    pub reason: Reason,
+}
+
+/// Why a task could not be placed: each candidate that was considered and its reason (empty
+/// when there was no candidate at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unplaced {
-    pub instance: Option<String>,
-    pub shortfall: Option<ResourceShortfall>,
+    pub rejections: Vec<Rejection>,
 }
 
-impl Unplaced {
-    /// ECS's failure reason: `RESOURCE:CPU`, `RESOURCE:MEMORY`, `RESOURCE:PORTS`, ….
-    pub fn reason(&self) -> String {
-        self.shortfall
-            .as_ref()
-            .map(ResourceShortfall::reason)
-            .unwrap_or_else(|| "RESOURCE:NONE".into())
-    }
-}
-
-/// The outcome for `count` tasks: for each, the index of its candidate, or why it has none.
+/// The outcome: for each task in order, the index of its candidate, or why it has none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub placements: Vec<Result<usize, Unplaced>>,
@@ -45,145 +85,112 @@ pub struct Plan {
     pub remaining: Vec<Resources>,
 }
 
-/// Places `count` tasks that each need `demand` onto `candidates`.
-pub fn place(candidates: &[Candidate], demand: &Resources, count: usize) -> Plan {
-    let mut remaining: Vec<Resources> = candidates.iter().map(|c| c.remaining.clone()).collect();
-    let mut placements = Vec::with_capacity(count);
+/// The running state of one plan.
+struct Placer<'a> {
+    candidates: &'a [Candidate],
+    request: &'a Request,
+    remaining: Vec<Resources>,
+    /// Tasks of the request's group on each candidate: existing plus planned.
+    in_group: Vec<usize>,
+    /// Tasks this plan has put on each candidate.
+    planned: Vec<usize>,
+    rng: Rng,
+    placements: Vec<Result<usize, Unplaced>>,
+}
+
+impl<'a> Placer<'a> {
+    fn new(candidates: &'a [Candidate], request: &'a Request) -> Self {
+        Placer {
+            candidates,
+            request,
+            remaining: candidates.iter().map(|c| c.remaining.clone()).collect(),
+            in_group: candidates
+                .iter()
+                .map(|c| c.tasks_in(&request.group))
+                .collect(),
+            planned: vec![0; candidates.len()],
+            rng: Rng::new(request.seed),
+            placements: Vec::new(),
+        }
+    }
+
+    fn check(&self, i: usize) -> Result<(), Reason> {
+        Check {
+            demand: &self.request.demand,
+            required_attributes: &self.request.required_attributes,
+            constraints: &self.request.constraints,
+            group: &self.request.group,
+        }
+        .run(
+            &self.candidates[i],
+            &self.remaining[i],
+            self.in_group[i],
+            self.planned[i],
+        )
+    }
+
+    /// Places one task on one of `considered`, or records why none of them can take it.
+    fn place_one(&mut self, considered: impl IntoIterator<Item = usize>) {
+        let mut fit = Vec::new();
+        let mut rejections = Vec::new();
+        for i in considered {
+            match self.check(i) {
+                Ok(()) => fit.push(i),
+                Err(reason) => rejections.push(Rejection {
+                    candidate: i,
+                    reason,
+                }),
+            }
+        }
+        if fit.is_empty() {
+            self.placements.push(Err(Unplaced { rejections }));
+            return;
+        }
+        let standing = Standing {
+            candidates: self.candidates,
+            remaining: &self.remaining,
+            in_group: &self.in_group,
+        };
+        for strategy in &self.request.strategies {
+            if fit.len() == 1 {
+                break;
+            }
+            fit = narrow(strategy, fit, &standing, &mut self.rng);
+        }
+        let chosen = fit[self.rng.below(fit.len())];
+        self.remaining[chosen].subtract(&self.request.demand);
+        self.in_group[chosen] += 1;
+        self.planned[chosen] += 1;
+        self.placements.push(Ok(chosen));
+    }
+
+    fn finish(self) -> Plan {
+        Plan {
+            placements: self.placements,
+            remaining: self.remaining,
+        }
+    }
+}
+
+/// Places `count` tasks of `request` onto `candidates` (RunTask, services).
+pub fn place(candidates: &[Candidate], request: &Request, count: usize) -> Plan {
+    let mut placer = Placer::new(candidates, request);
     for _ in 0..count {
-        let best = (0..remaining.len())
-            .filter(|&i| remaining[i].fits(demand).is_ok())
-            .max_by_key(|&i| {
-                (
-                    remaining[i].memory_mib,
-                    remaining[i].cpu,
-                    std::cmp::Reverse(i),
-                )
-            });
-        match best {
-            Some(i) => {
-                remaining[i].subtract(demand);
-                placements.push(Ok(i));
-            }
-            None => placements.push(Err(closest_miss(candidates, &remaining, demand))),
-        }
+        placer.place_one(0..candidates.len());
     }
-    Plan {
-        placements,
-        remaining,
-    }
+    placer.finish()
 }
 
-fn closest_miss(candidates: &[Candidate], remaining: &[Resources], demand: &Resources) -> Unplaced {
-    let closest = (0..remaining.len()).max_by_key(|&i| (remaining[i].memory_mib, remaining[i].cpu));
-    match closest {
-        Some(i) => Unplaced {
-            instance: Some(candidates[i].id.clone()),
-            shortfall: remaining[i].fits(demand).err(),
-        },
-        None => Unplaced {
-            instance: None,
-            shortfall: None,
-        },
+/// Places one task of `request` on each of `targets` (StartTask): indexes into `candidates`,
+/// each below `candidates.len()`, that may repeat. Each is checked against what the earlier
+/// ones left; strategies play no part.
+pub fn place_on(candidates: &[Candidate], request: &Request, targets: &[usize]) -> Plan {
+    let mut placer = Placer::new(candidates, request);
+    for &target in targets {
+        placer.place_one([target]);
     }
-}
-
-/// What one task of `definition` (with `overrides`) takes from an instance: CPU units, memory
-/// (hard limit, or the reservation when only that is given) and its static host ports.
-/// Dynamic host ports (`hostPort` 0) are chosen by the agent and not reserved here.
-pub fn task_demand(definition: &TaskDefinition, overrides: Option<&TaskOverride>) -> Resources {
-    let task_cpu = overrides
-        .and_then(|o| o.cpu.as_deref())
-        .and_then(|c| berth_model::task_definition::parse_cpu_units(c).ok())
-        .or(definition.task_cpu_units());
-    let task_memory = overrides
-        .and_then(|o| o.memory.as_deref())
-        .and_then(|m| berth_model::task_definition::parse_memory_mib(m).ok())
-        .or(definition.task_memory_mib());
-    let mut cpu: i64 = 0;
-    let mut memory: i64 = 0;
-    let mut tcp = Vec::new();
-    let mut udp = Vec::new();
-    for c in &definition.container_definitions {
-        let o = c
-            .name
-            .as_deref()
-            .and_then(|n| overrides.and_then(|o| o.container(n)));
-        cpu += i64::from(o.and_then(|o| o.cpu).or(c.cpu).unwrap_or(0).max(0));
-        let reservation = o
-            .and_then(|o| o.memory_reservation)
-            .or(c.memory_reservation);
-        let hard = o.and_then(|o| o.memory).or(c.memory);
-        memory += i64::from(reservation.or(hard).unwrap_or(0).max(0));
-        for p in c.port_mappings.iter().flatten() {
-            let Some(port) = p
-                .host_port
-                .filter(|p| *p > 0)
-                .and_then(|p| u16::try_from(p).ok())
-            else {
-                continue;
-            };
-            match p.protocol.map(|p| p.as_str()) {
-                Some("udp") => udp.push(port),
-                _ => tcp.push(port),
-            }
-        }
-    }
-    let cpu = task_cpu.map_or(cpu, i64::from);
-    let memory = task_memory.map_or(memory, i64::from);
-    Resources::new(cpu, memory).with_ports(tcp, udp)
+    placer.finish()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn host(id: &str, cpu: i64, mem: i64) -> Candidate {
-        Candidate {
-            id: id.into(),
-            remaining: Resources::new(cpu, mem).with_ports([22], []),
-        }
-    }
-
-    #[test]
-    fn never_over_commits_and_spreads_by_memory() {
-        let hosts = [host("a", 1024, 1000), host("b", 1024, 2000)];
-        let plan = place(&hosts, &Resources::new(256, 600), 5);
-        let placed: Vec<_> = plan
-            .placements
-            .iter()
-            .filter_map(|p| p.as_ref().ok().copied())
-            .collect();
-        assert_eq!(placed, vec![1, 1, 0, 1]);
-        for r in &plan.remaining {
-            assert!(r.cpu >= 0 && r.memory_mib >= 0);
-        }
-        let miss = plan.placements[4].clone().unwrap_err();
-        assert_eq!(miss.reason(), "RESOURCE:MEMORY");
-    }
-
-    #[test]
-    fn a_static_port_is_taken_once_per_host() {
-        let hosts = [host("a", 4096, 4096)];
-        let demand = Resources::new(0, 10).with_ports([80], []);
-        let plan = place(&hosts, &demand, 2);
-        assert!(plan.placements[0].is_ok());
-        assert_eq!(
-            plan.placements[1].clone().unwrap_err().reason(),
-            "RESOURCE:PORTS"
-        );
-        let reserved = place(&hosts, &Resources::new(0, 10).with_ports([22], []), 1);
-        assert!(reserved.placements[0].is_err());
-    }
-
-    #[test]
-    fn no_candidates_means_no_instance_named() {
-        let plan = place(&[], &Resources::new(1, 1), 1);
-        assert_eq!(
-            plan.placements[0],
-            Err(Unplaced {
-                instance: None,
-                shortfall: None
-            })
-        );
-    }
-}
+mod tests;

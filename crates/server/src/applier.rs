@@ -21,6 +21,7 @@
 //!   reads its own writes.
 
 use crate::records::Record;
+use crate::tally::Tallies;
 use crate::view::View;
 use berth_api::ApiError;
 use berth_store::{Store, Txn};
@@ -37,6 +38,31 @@ pub struct Pending {
 
 /// Writes of batches that are planned but not yet committed, by key.
 pub type Overlay = BTreeMap<String, Pending>;
+
+/// What plans read besides the view: the uncommitted writes and how they change the view's
+/// tallies.
+#[derive(Debug, Default, Clone)]
+pub struct Uncommitted {
+    pub writes: Overlay,
+    /// The tallies' change from the view's to what they will be once the writes commit.
+    pub tallies: Tallies,
+}
+
+impl Uncommitted {
+    fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// The tallies' delta again, against what the view holds now.
+    fn recount(&mut self, view: &View) {
+        self.tallies = Tallies::default();
+        for (key, p) in &self.writes {
+            let committed = view.get(key).map(|e| e.record);
+            self.tallies
+                .replace(key, committed.as_deref(), p.record.as_deref());
+        }
+    }
+}
 
 /// The revision a read from the overlay reports: negative, naming the writing batch.
 pub fn pending_revision(batch: u64) -> i64 {
@@ -79,7 +105,7 @@ impl Batch {
 }
 
 struct State {
-    overlay: Arc<Overlay>,
+    overlay: Arc<Uncommitted>,
     open: Option<Arc<Batch>>,
     next_id: u64,
     /// Commit revisions of recent batches, for compares on what they wrote.
@@ -105,13 +131,13 @@ pub struct Planning<'a> {
 
 impl Planning<'_> {
     /// The uncommitted writes, if any (shared: cheap to hand to a plan).
-    pub fn overlay(&self) -> Option<Arc<Overlay>> {
+    pub fn overlay(&self) -> Option<Arc<Uncommitted>> {
         (!self.state.overlay.is_empty()).then(|| self.state.overlay.clone())
     }
 
     /// Adds a plan's writes to the open batch. `None` when there is nothing to wait for:
     /// no writes, and no uncommitted write the plan could have read.
-    pub fn join(mut self, writes: PlannedWrites) -> Option<Ticket> {
+    pub fn join(mut self, writes: PlannedWrites, view: &View) -> Option<Ticket> {
         if writes.ops.is_empty() && self.state.overlay.is_empty() {
             return None;
         }
@@ -134,7 +160,14 @@ impl Planning<'_> {
         let mut txn = batch.txn.lock().expect("batch lock");
         txn.compares.extend(writes.compares);
         for (key, record) in writes.ops {
-            overlay.insert(
+            let before = match overlay.writes.get(&key) {
+                Some(p) => p.record.clone(),
+                None => view.get(&key).map(|e| e.record),
+            };
+            overlay
+                .tallies
+                .replace(&key, before.as_deref(), record.as_deref());
+            overlay.writes.insert(
                 key.clone(),
                 Pending {
                     record: record.clone(),
@@ -152,7 +185,7 @@ impl Applier {
     pub fn new() -> Applier {
         Applier {
             state: Mutex::new(State {
-                overlay: Arc::new(Overlay::new()),
+                overlay: Arc::default(),
                 open: None,
                 next_id: 0,
                 committed: HashMap::new(),
@@ -207,7 +240,9 @@ impl Applier {
                     let oldest = batch.id.saturating_sub(REMEMBERED_BATCHES);
                     state.committed.retain(|id, _| *id > oldest);
                     // The view holds these now; later batches' writes stay.
-                    Arc::make_mut(&mut state.overlay).retain(|_, p| p.batch != batch.id);
+                    let overlay = Arc::make_mut(&mut state.overlay);
+                    overlay.writes.retain(|_, p| p.batch != batch.id);
+                    overlay.recount(view);
                     batch.settle(Ok(true));
                     return Ok(true);
                 }
@@ -223,7 +258,7 @@ impl Applier {
     /// top of them, so its members plan again; later plans start a fresh batch.
     async fn fail(&self, batch: &Batch, outcome: Result<bool, ApiError>) {
         let mut state = self.state.lock().await;
-        state.overlay = Arc::new(Overlay::new());
+        state.overlay = Arc::default();
         if let Some(open) = state.open.take() {
             *open.doomed.lock().expect("batch lock") = true;
         }

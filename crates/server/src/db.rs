@@ -6,12 +6,13 @@
 //! writes of plans not yet committed, its writes are committed in a batch with others, and
 //! it runs again if another writer beat it, so read-modify-write handlers never lose an update.
 
-use crate::applier::{Applier, Overlay, Pending, PlannedWrites, pending_revision};
+use crate::applier::{Applier, Pending, PlannedWrites, Uncommitted, pending_revision};
 use crate::records::{Kind, Record};
-use crate::tally::{Tallies, Tally};
+use crate::tally::Tally;
 use crate::view::View;
 use berth_api::ApiError;
 use berth_store::Store;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A record read from the view with the revision that last wrote it.
@@ -66,7 +67,7 @@ pub struct Db {
     view: Arc<View>,
     applier: Arc<Applier>,
     /// Inside a plan: the writes of plans not yet committed, read before the view.
-    overlay: Option<Arc<Overlay>>,
+    overlay: Option<Arc<Uncommitted>>,
 }
 
 impl Db {
@@ -81,7 +82,7 @@ impl Db {
     }
 
     pub fn get<T: Kind>(&self, key: &str) -> Option<Versioned<T>> {
-        if let Some(pending) = self.overlay.as_ref().and_then(|o| o.get(key)) {
+        if let Some(pending) = self.overlay.as_ref().and_then(|o| o.writes.get(key)) {
             let value = T::peel(pending.record.as_deref()?)?.clone();
             return Some(Versioned {
                 key: key.to_string(),
@@ -102,20 +103,36 @@ impl Db {
     pub fn tally(&self, name: &str) -> Tally {
         let mut tally = self.view.tally(name);
         if let Some(overlay) = &self.overlay {
-            let mut pending = Tallies::default();
-            for (key, p) in overlay.iter() {
-                let committed = self.view.get(key).map(|e| e.record);
-                pending.replace(key, committed.as_deref(), p.record.as_deref());
-            }
-            tally.add(pending.get(name), 1);
+            tally.add(overlay.tallies.get(name), 1);
         }
         tally
+    }
+
+    /// How many unstopped tasks of each group a container instance runs.
+    pub fn task_groups_on(&self, instance_arn: &str) -> BTreeMap<String, usize> {
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        let pending = self
+            .overlay
+            .as_ref()
+            .map(|o| o.tallies.groups_on(instance_arn));
+        for (group, t) in self
+            .view
+            .groups_on(instance_arn)
+            .into_iter()
+            .chain(pending.into_iter().flatten())
+        {
+            *counts.entry(group).or_default() += t.running + t.pending;
+        }
+        counts
+            .into_iter()
+            .filter_map(|(group, n)| Some((group, usize::try_from(n).ok().filter(|n| *n > 0)?)))
+            .collect()
     }
 
     /// Every record of kind `T` under `prefix`, in key order.
     pub fn list<T: Kind>(&self, prefix: &str) -> Vec<Versioned<T>> {
         let mut out = Vec::new();
-        self.visit(prefix, |key, revision, record| {
+        self.visit(prefix, None, |key, revision, record| {
             if let Some(value) = T::peel(record) {
                 out.push(Versioned {
                     key: key.to_string(),
@@ -129,30 +146,49 @@ impl Db {
     }
 
     /// Visits records of kind `T` under `prefix` without cloning them; return false to stop.
-    pub fn scan<T: Kind>(&self, prefix: &str, mut visit: impl FnMut(&str, &T) -> bool) {
-        self.visit(prefix, |key, _, record| match T::peel(record) {
+    pub fn scan<T: Kind>(&self, prefix: &str, visit: impl FnMut(&str, &T) -> bool) {
+        self.scan_after(prefix, None, visit);
+    }
+
+    /// As [`Db::scan`], starting after the key `after`: pages cost what they hold.
+    pub fn scan_after<T: Kind>(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        mut visit: impl FnMut(&str, &T) -> bool,
+    ) {
+        self.visit(prefix, after, |key, _, record| match T::peel(record) {
             Some(value) => visit(key, value),
             None => true,
         });
     }
 
-    /// Visits every record under `prefix` in key order, the overlay's writes merged in.
-    fn visit(&self, prefix: &str, mut visit: impl FnMut(&str, i64, &Record) -> bool) {
+    /// Visits every record under `prefix` after `after` in key order, the overlay's writes
+    /// merged in.
+    fn visit(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        mut visit: impl FnMut(&str, i64, &Record) -> bool,
+    ) {
         let pending: Vec<(&String, &Pending)> = match &self.overlay {
             Some(o) => o
+                .writes
                 .range(prefix.to_string()..)
                 .take_while(|(k, _)| k.starts_with(prefix))
+                .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
                 .collect(),
             None => Vec::new(),
         };
         if pending.is_empty() {
-            self.view
-                .scan(prefix, |key, e| visit(key, e.mod_revision, &e.record));
+            self.view.scan(prefix, after, |key, e| {
+                visit(key, e.mod_revision, &e.record)
+            });
             return;
         }
         let mut pending = pending.into_iter().peekable();
         let mut stopped = false;
-        self.view.scan(prefix, |key, entry| {
+        self.view.scan(prefix, after, |key, entry| {
             while let Some((k, p)) = pending.next_if(|(k, _)| k.as_str() < key) {
                 if let Some(record) = &p.record
                     && !visit(k, pending_revision(p.batch), record)
@@ -189,7 +225,7 @@ impl Db {
         if writes.is_empty() {
             return Ok(true);
         }
-        match self.applier.plan().await.join(writes.planned) {
+        match self.applier.plan().await.join(writes.planned, &self.view) {
             Some(ticket) => self.applier.settle(ticket, &*self.store, &self.view).await,
             None => Ok(true),
         }
@@ -210,7 +246,7 @@ impl Db {
             };
             let (writes, result) = plan(&db)?;
             drop(db);
-            let Some(ticket) = planning.join(writes.planned) else {
+            let Some(ticket) = planning.join(writes.planned, &self.view) else {
                 return Ok(result);
             };
             if self
@@ -304,7 +340,7 @@ mod tests {
             record: n.map(|n| Arc::new(family(n).wrap())),
             batch,
         };
-        let overlay: Overlay = [
+        let writes: crate::applier::Overlay = [
             ("/ecs/r/families/b", pending(Some(2), 7)),
             ("/ecs/r/families/c", pending(Some(3), 7)),
             ("/ecs/r/families/e", pending(None, 7)),
@@ -314,7 +350,10 @@ mod tests {
         .map(|(k, p)| (k.to_string(), p))
         .collect();
         let planning = Db {
-            overlay: Some(Arc::new(overlay)),
+            overlay: Some(Arc::new(Uncommitted {
+                writes,
+                tallies: Default::default(),
+            })),
             ..db.clone()
         };
         let seen: Vec<(String, i64, i32)> = planning

@@ -6,13 +6,17 @@
 //! contribution and adds its new one on every change. Counter names:
 //! - a collection's prefix (the key up to its last `/`), e.g. `/ecs/{region}/tasks/{cluster}/`:
 //!   running and pending tasks, active and draining instances or services of the cluster;
-//! - a container instance's ARN: the running and pending tasks placed on it.
+//! - a container instance's ARN: the running and pending tasks placed on it;
+//! - `{instance ARN}#group:{group}`: those of them in a task group (`service:web`,
+//!   `family:web`, …), which placement's spread and `task:group` constraints read.
 
 use crate::records::Record;
 use berth_model::container_instance::ContainerInstanceStatus;
 use berth_model::service::ServiceStatus;
 use berth_model::task::TaskStatus;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+
+const GROUP_MARK: &str = "#group:";
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tally {
@@ -59,6 +63,9 @@ fn contributions(key: &str, record: &Record) -> Vec<(String, Tally)> {
             let mut out = vec![(collection(), tally)];
             if let Some(instance) = &t.container_instance_arn {
                 out.push((instance.clone(), tally));
+                if let Some(group) = &t.group {
+                    out.push((format!("{instance}{GROUP_MARK}{group}"), tally));
+                }
             }
             out
         }
@@ -101,9 +108,9 @@ fn contributions(key: &str, record: &Record) -> Vec<(String, Tally)> {
 }
 
 /// All counters.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Tallies {
-    counters: HashMap<String, Tally>,
+    counters: BTreeMap<String, Tally>,
 }
 
 impl Tallies {
@@ -123,6 +130,27 @@ impl Tallies {
 
     pub fn get(&self, name: &str) -> Tally {
         self.counters.get(name).copied().unwrap_or_default()
+    }
+
+    /// The task groups on an instance with their counts.
+    pub fn groups_on(&self, instance_arn: &str) -> Vec<(String, Tally)> {
+        let prefix = format!("{instance_arn}{GROUP_MARK}");
+        self.counters
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, t)| (k[prefix.len()..].to_string(), *t))
+            .collect()
+    }
+
+    /// Adds every counter of `other` (a delta) to these.
+    pub fn merge(&mut self, other: &Tallies) {
+        for (name, tally) in &other.counters {
+            let counter = self.counters.entry(name.clone()).or_default();
+            counter.add(*tally, 1);
+            if counter.is_zero() {
+                self.counters.remove(name);
+            }
+        }
     }
 }
 
@@ -172,5 +200,41 @@ mod tests {
         assert_eq!(t.get(cluster), Tally::default());
         t.replace(key, Some(&stopped), None);
         assert!(t.counters.is_empty(), "{:?}", t.counters);
+    }
+
+    #[test]
+    fn counts_groups_per_instance() {
+        let mut t = Tallies::default();
+        let grouped = |id: &str, group: &str| {
+            let Record::Task(mut task) = task(TaskStatus::Running, "arn:i/1") else {
+                unreachable!()
+            };
+            task.group = Some(group.to_string());
+            (format!("/ecs/r/tasks/c/{id}"), Record::Task(task))
+        };
+        for (key, record) in [
+            grouped("1", "service:web"),
+            grouped("2", "service:web"),
+            grouped("3", "family:job"),
+        ] {
+            t.replace(&key, None, Some(&record));
+        }
+        let groups: Vec<(String, i64)> = t
+            .groups_on("arn:i/1")
+            .into_iter()
+            .map(|(g, c)| (g, c.running))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("family:job".to_string(), 1),
+                ("service:web".to_string(), 2)
+            ]
+        );
+        assert!(t.groups_on("arn:i/2").is_empty());
+        let mut total = Tallies::default();
+        total.merge(&t);
+        total.merge(&t);
+        assert_eq!(total.get("arn:i/1").running, 6);
     }
 }

@@ -166,6 +166,15 @@ impl View {
             .get(name)
     }
 
+    /// The task groups on an instance with their counts (see [`crate::tally`]).
+    pub fn groups_on(&self, instance_arn: &str) -> Vec<(String, Tally)> {
+        self.state
+            .read()
+            .expect("view lock poisoned")
+            .tallies
+            .groups_on(instance_arn)
+    }
+
     /// Every entry under `prefix`, in key order.
     pub fn list(&self, prefix: &str) -> Vec<(String, Entry)> {
         let state = self.state.read().expect("view lock poisoned");
@@ -177,10 +186,21 @@ impl View {
             .collect()
     }
 
-    /// Visits entries under `prefix` in key order without copying them; stop by returning false.
-    pub fn scan(&self, prefix: &str, mut visit: impl FnMut(&str, &Entry) -> bool) {
+    /// Visits entries under `prefix` after the key `after` (all when None) in key order
+    /// without copying them; stop by returning false.
+    pub fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        mut visit: impl FnMut(&str, &Entry) -> bool,
+    ) {
+        use std::ops::Bound;
         let state = self.state.read().expect("view lock poisoned");
-        for (k, e) in state.entries.range(prefix.to_string()..) {
+        let start = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a.to_string()),
+            _ => Bound::Included(prefix.to_string()),
+        };
+        for (k, e) in state.entries.range((start, Bound::Unbounded)) {
             if !k.starts_with(prefix) || !visit(k, e) {
                 break;
             }

@@ -305,3 +305,299 @@ async fn task_definitions_count_revisions_and_echo_what_was_sent() {
         "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1"
     );
 }
+
+/// Registers an instance of `memory` MiB in cluster `c` with the given attributes; its ARN.
+async fn instance_with(h: &Harness, memory: i64, attributes: &[(&str, &str)]) -> String {
+    let attributes: Vec<Value> = attributes
+        .iter()
+        .map(|(n, v)| json!({"name": n, "value": v}))
+        .collect();
+    let out = h
+        .ok(
+            "RegisterContainerInstance",
+            json!({"cluster": "c", "totalResources": instance_resources(4096, memory), "attributes": attributes}),
+        )
+        .await;
+    out["containerInstance"]["containerInstanceArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Runs `body` (cluster `c`, task definition `web` unless given) and returns the response.
+async fn run(h: &Harness, body: Value) -> Value {
+    let mut body = body;
+    body["cluster"] = json!("c");
+    if body.get("taskDefinition").is_none() {
+        body["taskDefinition"] = json!("web");
+    }
+    h.ok("RunTask", body).await
+}
+
+fn instances_of(run: &Value) -> Vec<String> {
+    run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["containerInstanceArn"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn reasons(run: &Value) -> Vec<(String, String)> {
+    run["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["arn"].as_str().unwrap().to_string(),
+                f["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn run_task_follows_placement_strategies_and_constraints() {
+    let h = harness().await;
+    h.ok("CreateCluster", json!({"clusterName": "c"})).await;
+    let small = instance_with(
+        &h,
+        1000,
+        &[
+            ("ecs.availability-zone", "us-east-1a"),
+            ("ecs.instance-type", "t2.micro"),
+        ],
+    )
+    .await;
+    let medium = instance_with(
+        &h,
+        2000,
+        &[
+            ("ecs.availability-zone", "us-east-1a"),
+            ("ecs.instance-type", "m5.large"),
+        ],
+    )
+    .await;
+    let large = instance_with(
+        &h,
+        3000,
+        &[
+            ("ecs.availability-zone", "us-east-1b"),
+            ("ecs.instance-type", "t2.large"),
+        ],
+    )
+    .await;
+    h.ok("RegisterTaskDefinition", json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "httpd", "memory": 100}]})).await;
+
+    // binpack on memory: the fullest instance that fits takes every task.
+    let packed = run(
+        &h,
+        json!({"count": 4, "placementStrategy": [{"type": "binpack", "field": "memory"}]}),
+    )
+    .await;
+    assert_eq!(instances_of(&packed), vec![small.clone(); 4], "{packed}");
+
+    // spread over zones counts the group's tasks per zone.
+    let spread = run(
+        &h,
+        json!({"count": 4, "group": "batch", "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}]}),
+    )
+    .await;
+    let mut zones: Vec<String> = spread["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["availabilityZone"].as_str().unwrap().to_string())
+        .collect();
+    zones.sort();
+    assert_eq!(
+        zones,
+        vec!["us-east-1a", "us-east-1a", "us-east-1b", "us-east-1b"],
+        "{spread}"
+    );
+
+    // memberOf keeps tasks on matching instances.
+    let t2 = run(
+        &h,
+        json!({"count": 3, "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t2.*"}]}),
+    )
+    .await;
+    assert!(
+        instances_of(&t2).iter().all(|i| *i == small || *i == large),
+        "{t2}"
+    );
+
+    // distinctInstance: one task of the group per instance; the fourth has nowhere to go.
+    let distinct = run(
+        &h,
+        json!({"count": 4, "group": "singleton", "placementConstraints": [{"type": "distinctInstance"}]}),
+    )
+    .await;
+    let mut placed = instances_of(&distinct);
+    placed.sort();
+    let mut all = vec![small.clone(), medium.clone(), large.clone()];
+    all.sort();
+    assert_eq!(placed, all, "{distinct}");
+    let d = "DistinctInstance placement constraint unsatisfied.".to_string();
+    let mut failed = reasons(&distinct);
+    failed.sort();
+    assert_eq!(
+        failed,
+        all.iter()
+            .map(|i| (i.clone(), d.clone()))
+            .collect::<Vec<_>>()
+    );
+
+    // An expression no instance satisfies: each instance says so, no task starts.
+    let none = run(
+        &h,
+        json!({"placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.instance-type == c5.xlarge"}]}),
+    )
+    .await;
+    assert_eq!(none["tasks"], json!([]), "{none}");
+    assert_eq!(reasons(&none).len(), 3, "{none}");
+    assert!(
+        reasons(&none)
+            .iter()
+            .all(|(_, r)| r == "MemberOf placement constraint unsatisfied."),
+        "{none}"
+    );
+    assert!(none["failures"][0]["detail"].as_str().is_some(), "{none}");
+
+    // task:group affinity with a group that runs nowhere places nothing.
+    let lonely = run(
+        &h,
+        json!({"placementConstraints": [{"type": "memberOf", "expression": "task:group == service:nothing"}]}),
+    )
+    .await;
+    assert_eq!(lonely["tasks"], json!([]), "{lonely}");
+
+    // The task definition's constraints apply too.
+    h.ok("RegisterTaskDefinition", json!({"family": "zoned", "containerDefinitions": [{"name": "z", "image": "httpd", "memory": 10}], "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1b"}]})).await;
+    let zoned = run(&h, json!({"taskDefinition": "zoned", "count": 3})).await;
+    assert_eq!(instances_of(&zoned), vec![large.clone(); 3], "{zoned}");
+
+    // binpack fills the small instance to the brim before it uses the next fullest one.
+    let more = run(
+        &h,
+        json!({"count": 7, "placementStrategy": [{"type": "binpack", "field": "memory"}]}),
+    )
+    .await;
+    assert_eq!(instances_of(&more).len(), 7, "{more}");
+    assert!(instances_of(&more).contains(&medium), "{more}");
+    let described = h
+        .ok(
+            "DescribeContainerInstances",
+            json!({"cluster": "c", "containerInstances": [small]}),
+        )
+        .await;
+    let memory_left = described["containerInstances"][0]["remainingResources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "MEMORY")
+        .unwrap()["integerValue"]
+        .as_i64()
+        .unwrap();
+    assert!(memory_left < 100, "{described}");
+}
+
+#[tokio::test]
+async fn run_task_refuses_bad_placement_and_names_the_member() {
+    let h = harness().await;
+    h.ok("CreateCluster", json!({"clusterName": "c"})).await;
+    instance_with(&h, 1000, &[]).await;
+    h.ok("RegisterTaskDefinition", json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "httpd", "memory": 100}]})).await;
+    h.ok("RegisterTaskDefinition", json!({"family": "broken", "containerDefinitions": [{"name": "b", "image": "httpd", "memory": 100}], "placementConstraints": [{"type": "memberOf", "expression": "attribute:x =="}]})).await;
+    let eleven = vec![json!({"type": "distinctInstance"}); 10];
+    let cases = [
+        (
+            json!({"taskDefinition": "web", "placementStrategy": [{"type": "binpack", "field": "disk"}]}),
+            "placementStrategy[0].field",
+        ),
+        (
+            json!({"taskDefinition": "web", "placementStrategy": [{"type": "spread"}]}),
+            "placementStrategy[0].field",
+        ),
+        (
+            json!({"taskDefinition": "web", "placementStrategy": [{"type": "sideways"}]}),
+            "placementStrategy[0].type",
+        ),
+        (
+            json!({"taskDefinition": "web", "placementStrategy": vec![json!({"type": "random"}); 6]}),
+            "placementStrategy",
+        ),
+        (
+            json!({"taskDefinition": "web", "placementConstraints": [{"type": "memberOf", "expression": "attribute:x foo"}]}),
+            "placementConstraints[0].expression",
+        ),
+        (
+            json!({"taskDefinition": "web", "placementConstraints": [{"type": "distinctInstance", "expression": "a exists"}]}),
+            "placementConstraints[0].expression",
+        ),
+        (
+            json!({"taskDefinition": "broken"}),
+            "taskDefinition.placementConstraints[0].expression",
+        ),
+        (
+            json!({"taskDefinition": "zoned10", "placementConstraints": eleven}),
+            "placementConstraints",
+        ),
+    ];
+    h.ok("RegisterTaskDefinition", json!({"family": "zoned10", "containerDefinitions": [{"name": "z", "image": "httpd", "memory": 10}], "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.os-type == linux"}]})).await;
+    for (mut body, member) in cases {
+        body["cluster"] = json!("c");
+        let (status, error) = h.call("RunTask", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(
+            error["__type"], "InvalidParameterException",
+            "{body}: {error}"
+        );
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(member),
+            "{body}: message {message:?} should name {member:?}"
+        );
+    }
+    let listed = h.ok("ListTasks", json!({"cluster": "c"})).await;
+    assert_eq!(listed["taskArns"], json!([]), "nothing ran: {listed}");
+}
+
+#[tokio::test]
+async fn start_task_places_one_task_on_each_named_instance() {
+    let h = harness().await;
+    h.ok("CreateCluster", json!({"clusterName": "c"})).await;
+    let a = instance_with(&h, 1000, &[("ecs.availability-zone", "us-east-1a")]).await;
+    let b = instance_with(&h, 1000, &[("ecs.availability-zone", "us-east-1b")]).await;
+    h.ok("RegisterTaskDefinition", json!({"family": "half", "containerDefinitions": [{"name": "h", "image": "httpd", "memory": 600}]})).await;
+    let started = h
+        .ok(
+            "StartTask",
+            json!({"cluster": "c", "taskDefinition": "half", "containerInstances": [a, a, b]}),
+        )
+        .await;
+    assert_eq!(
+        instances_of(&started),
+        vec![a.clone(), b.clone()],
+        "{started}"
+    );
+    assert_eq!(
+        reasons(&started),
+        vec![(a.clone(), "RESOURCE:MEMORY".to_string())],
+        "the second task on {a} does not fit next to the first: {started}"
+    );
+
+    h.ok("RegisterTaskDefinition", json!({"family": "east1a", "containerDefinitions": [{"name": "e", "image": "httpd", "memory": 10}], "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1a"}]})).await;
+    let constrained = h
+        .ok(
+            "StartTask",
+            json!({"cluster": "c", "taskDefinition": "east1a", "containerInstances": [a, b]}),
+        )
+        .await;
+    assert_eq!(instances_of(&constrained), vec![a.clone()], "{constrained}");
+    assert_eq!(
+        reasons(&constrained),
+        vec![(b, "MemberOf placement constraint unsatisfied.".to_string())]
+    );
+}

@@ -2,19 +2,9 @@
 
 use berth_model::Timestamp;
 use berth_model::common::{Failure, Tag};
+use berth_model::placement::{PlacementConstraint, PlacementStrategy};
 use berth_model::task::{NetworkBinding, Task, TaskOverride};
 use serde::{Deserialize, Serialize};
-
-/// `PlacementConstraint` / `PlacementStrategy` as a request carries them; checked, kept on
-/// the request, applied by the scheduler.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PlacementSpec {
-    #[serde(rename = "type")]
-    pub r#type: Option<String>,
-    pub expression: Option<String>,
-    pub field: Option<String>,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,8 +15,8 @@ pub struct RunTaskRequest {
     pub group: Option<String>,
     pub started_by: Option<String>,
     pub overrides: Option<TaskOverride>,
-    pub placement_constraints: Option<Vec<PlacementSpec>>,
-    pub placement_strategy: Option<Vec<PlacementSpec>>,
+    pub placement_constraints: Option<Vec<PlacementConstraint>>,
+    pub placement_strategy: Option<Vec<PlacementStrategy>>,
     pub launch_type: Option<String>,
     pub tags: Option<Vec<Tag>>,
     pub enable_ecs_managed_tags: Option<bool>,

@@ -6,7 +6,7 @@
 //! task STOPPED. Until the agent channel exists, a task that no agent has started yet (still
 //! PENDING) stops at once when asked to.
 
-use super::instances::find as find_instance;
+use super::instances::{find as find_instance, instance_subject, task_counts};
 use super::paging::{after_key, page_size, paginate};
 use super::resolve::{active_cluster, resource_id};
 use super::task_definitions::{find_runnable, parse_reference};
@@ -20,11 +20,15 @@ use berth_api::ecs::tasks::*;
 use berth_model::ResourceKind;
 use berth_model::common::{Failure, LaunchType, Tag, validate_tags};
 use berth_model::container_instance::{ContainerInstance, ContainerInstanceStatus, Resources};
+use berth_model::placement::{
+    Constraint, Strategy, check_constraints, check_strategies, check_task_definition_constraints,
+};
 use berth_model::task::{
     Container, ContainerOverride, ContainerStatus, DesiredStatus, Task, TaskOverride, TaskStatus,
     TaskStopCode,
 };
-use berth_scheduler::{Candidate, place, task_demand};
+use berth_model::task_definition::TaskDefinition;
+use berth_scheduler::{Candidate, Request, place, place_on, run_task_default, task_demand};
 
 /// What every new task of one request shares.
 #[derive(Debug, Clone)]
@@ -34,9 +38,20 @@ pub struct TaskParams {
     pub overrides: Option<TaskOverride>,
     pub tags: Vec<Tag>,
     pub enable_execute_command: bool,
+    /// The request's checked `placementStrategy` (empty: ECS's RunTask default).
+    pub strategies: Vec<Strategy>,
+    /// The request's checked `placementConstraints`; the task definition's join them.
+    pub constraints: Vec<Constraint>,
 }
 
 impl TaskParams {
+    /// The tasks' group: the request's, else `family:FAMILY`.
+    fn group_for(&self, definition: &TaskDefinition) -> String {
+        self.group
+            .clone()
+            .unwrap_or_else(|| format!("family:{}", definition.family))
+    }
+
     fn validate(&self, definition: &StoredTaskDefinition) -> Result<(), ApiError> {
         if let Some(s) = &self.started_by
             && (s.len() > 128
@@ -114,12 +129,7 @@ fn new_task(
     task.launch_type = Some(LaunchType::Ec2);
     task.cpu = Some(demand.cpu.to_string());
     task.memory = Some(demand.memory_mib.to_string());
-    task.group = Some(
-        params
-            .group
-            .clone()
-            .unwrap_or_else(|| format!("family:{}", d.family)),
-    );
+    task.group = Some(params.group_for(d));
     task.started_by = params.started_by.clone();
     task.enable_execute_command = params.enable_execute_command;
     task.tags = (!params.tags.is_empty()).then(|| params.tags.clone());
@@ -158,7 +168,62 @@ fn new_task(
     task
 }
 
-/// Plans new tasks and the instance updates they need, against the current view.
+/// A fresh seed for one plan's random choices, taken from the id generator.
+fn plan_seed() -> u64 {
+    u64::from_str_radix(&new_id()[..16], 16).unwrap_or_default()
+}
+
+/// Query-language subjects the scheduler reads from the instance as ListContainerInstances'
+/// `--filter` does (attributes, `ec2InstanceId`, `agentConnected` and `task:group` it knows
+/// itself).
+const INSTANCE_SUBJECTS: [&str; 5] = [
+    "registeredAt",
+    "agentVersion",
+    "runningTasksCount",
+    "pendingTasksCount",
+    "status",
+];
+
+/// The scheduler's view of `instances`: what each has left, its attributes, and how many
+/// unstopped tasks of each group it runs (from the view's tallies, not a scan of the tasks).
+fn candidates(
+    db: &Db,
+    instances: &[Versioned<ContainerInstance>],
+) -> Result<Vec<Candidate>, ApiError> {
+    let mut out = Vec::with_capacity(instances.len());
+    for i in instances {
+        let mut instance = i.value.clone();
+        let remaining = instance.remaining().map_err(|e| {
+            ApiError::server(format!(
+                "instance {} has unreadable resources: {e}",
+                instance.container_instance_arn
+            ))
+        })?;
+        let arn = &instance.container_instance_arn;
+        (instance.running_tasks_count, instance.pending_tasks_count) = task_counts(db, arn);
+        out.push(Candidate {
+            id: arn.clone(),
+            ec2_instance_id: instance.ec2_instance_id.clone(),
+            remaining,
+            attributes: instance
+                .attributes
+                .iter()
+                .map(|a| (a.name.clone(), a.value.clone()))
+                .collect(),
+            agent_connected: instance.agent_connected,
+            task_groups: db.task_groups_on(arn),
+            properties: INSTANCE_SUBJECTS
+                .iter()
+                .filter_map(|s| instance_subject(&instance, s).map(|v| (s.to_string(), v)))
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// Plans new tasks and the instance updates they need, against the current view: the
+/// request's placement strategies and constraints plus the task definition's constraints,
+/// through [`berth_scheduler`].
 pub fn plan_tasks(
     db: &Db,
     ctx: &Ctx,
@@ -168,10 +233,33 @@ pub fn plan_tasks(
     count: usize,
     targets: &Targets,
 ) -> Result<(Writes, Vec<Task>, Vec<Failure>), ApiError> {
-    let demand = task_demand(&definition.definition, params.overrides.as_ref());
+    let d = &definition.definition;
+    let demand = task_demand(d, params.overrides.as_ref());
+    let mut constraints = params.constraints.clone();
+    constraints.extend(check_task_definition_constraints(
+        params.constraints.len(),
+        &d.placement_constraints,
+    )?);
+    let request = Request {
+        demand: demand.clone(),
+        group: params.group_for(d),
+        strategies: if params.strategies.is_empty() {
+            run_task_default()
+        } else {
+            params.strategies.clone()
+        },
+        constraints,
+        // Not the definition's `requiresAttributes` yet: instances register with only the
+        // default attributes of `instances.rs`, which lack most capabilities those derive
+        // (docker-remote-api 1.19+, logging drivers, container-ordering, …), so enforcing them
+        // would refuse the seeds' task definitions.
+        required_attributes: Vec::new(),
+        seed: plan_seed(),
+    };
     let mut writes = Writes::new();
     let mut failures = Vec::new();
-    let instances: Vec<Versioned<ContainerInstance>> = match targets {
+    let (instances, named): (Vec<Versioned<ContainerInstance>>, Option<Vec<usize>>) = match targets
+    {
         Targets::Anywhere => {
             let all = db.list::<ContainerInstance>(&keys::instances(&ctx.region, cluster));
             if all
@@ -182,16 +270,26 @@ pub fn plan_tasks(
                     "No Container Instances were found in your cluster.",
                 ));
             }
-            all.into_iter()
-                .filter(|i| i.value.status.accepts_new_tasks() && i.value.agent_connected)
-                .collect()
+            let active = all
+                .into_iter()
+                .filter(|i| i.value.status.accepts_new_tasks())
+                .collect();
+            (active, None)
         }
         Targets::Named(ids) => {
-            let mut found = Vec::new();
+            let mut found: Vec<Versioned<ContainerInstance>> = Vec::new();
+            let mut indexes = Vec::new();
             for id in ids {
                 match db.get::<ContainerInstance>(&keys::instance(&ctx.region, cluster, id)) {
-                    Some(i) if i.value.status.accepts_new_tasks() && i.value.agent_connected => {
-                        found.push(i)
+                    Some(i) if i.value.status.accepts_new_tasks() => {
+                        let at = match found.iter().position(|f| f.key == i.key) {
+                            Some(at) => at,
+                            None => {
+                                found.push(i);
+                                found.len() - 1
+                            }
+                        };
+                        indexes.push(at);
                     }
                     Some(i) => failures.push(Failure::new(
                         i.value.container_instance_arn.clone(),
@@ -206,39 +304,22 @@ pub fn plan_tasks(
                     )),
                 }
             }
-            found
+            (found, Some(indexes))
         }
     };
-    let mut candidates = Vec::with_capacity(instances.len());
-    for i in &instances {
-        let remaining = i.value.remaining().map_err(|e| {
-            ApiError::server(format!(
-                "instance {} has unreadable resources: {e}",
-                i.value.container_instance_arn
-            ))
-        })?;
-        candidates.push(Candidate {
-            id: i.value.container_instance_arn.clone(),
-            remaining,
-        });
-    }
+    let candidates = candidates(db, &instances)?;
+    let plan = match &named {
+        None => place(&candidates, &request, count),
+        Some(indexes) => place_on(&candidates, &request, indexes),
+    };
     let mut tasks = Vec::new();
     let mut touched = vec![false; instances.len()];
-    let plan = match targets {
-        Targets::Anywhere => place(&candidates, &demand, count),
-        Targets::Named(_) => {
-            // One task on each named instance, each checked on its own.
-            let mut placements = Vec::new();
-            let mut remaining = Vec::new();
-            for (i, c) in candidates.iter().enumerate() {
-                let one = place(std::slice::from_ref(c), &demand, 1);
-                placements.push(one.placements[0].clone().map(|_| i));
-                remaining.push(one.remaining[0].clone());
-            }
-            berth_scheduler::Plan {
-                placements,
-                remaining,
-            }
+    let mut fail = |failure: Failure| {
+        if !failures
+            .iter()
+            .any(|f| f.arn == failure.arn && f.reason == failure.reason)
+        {
+            failures.push(failure);
         }
     };
     for outcome in &plan.placements {
@@ -254,12 +335,17 @@ pub fn plan_tasks(
                     &demand,
                 ));
             }
-            Err(miss) => failures.push(Failure::new(
-                miss.instance
-                    .clone()
-                    .unwrap_or_else(|| ctx.cluster_arn(cluster)),
-                miss.reason(),
-            )),
+            Err(miss) if miss.rejections.is_empty() => {
+                fail(Failure::new(ctx.cluster_arn(cluster), "RESOURCE:NONE"));
+            }
+            Err(miss) => {
+                for r in &miss.rejections {
+                    fail(
+                        Failure::new(candidates[r.candidate].id.clone(), r.reason.code())
+                            .with_detail(r.reason.to_string()),
+                    );
+                }
+            }
         }
     }
     for (i, instance) in instances.iter().enumerate() {
@@ -305,6 +391,14 @@ pub async fn run(app: App, ctx: Ctx, input: RunTaskRequest) -> Result<TasksRespo
     if let Some(t) = &input.client_token {
         tokens::validate(t)?;
     }
+    let strategies = check_strategies(
+        "placementStrategy",
+        input.placement_strategy.as_deref().unwrap_or_default(),
+    )?;
+    let constraints = check_constraints(
+        "placementConstraints",
+        input.placement_constraints.as_deref().unwrap_or_default(),
+    )?;
     let cluster = active_cluster(&app.db, &ctx, input.cluster.as_deref())
         .await?
         .value
@@ -315,6 +409,8 @@ pub async fn run(app: App, ctx: Ctx, input: RunTaskRequest) -> Result<TasksRespo
         overrides: input.overrides.clone(),
         tags: input.tags.clone().unwrap_or_default(),
         enable_execute_command: input.enable_execute_command.unwrap_or(false),
+        strategies,
+        constraints,
     };
     let fingerprint = tokens::fingerprint(&serde_json::json!([
         input.task_definition,
@@ -322,7 +418,9 @@ pub async fn run(app: App, ctx: Ctx, input: RunTaskRequest) -> Result<TasksRespo
         input.group,
         input.started_by,
         format!("{:?}", input.overrides),
-        format!("{:?}", input.tags)
+        format!("{:?}", input.tags),
+        input.placement_strategy,
+        input.placement_constraints
     ]));
     let (tasks, failures) = app
         .db
@@ -405,6 +503,8 @@ pub async fn start(app: App, ctx: Ctx, input: StartTaskRequest) -> Result<TasksR
         overrides: input.overrides.clone(),
         tags: input.tags.clone().unwrap_or_default(),
         enable_execute_command: input.enable_execute_command.unwrap_or(false),
+        strategies: Vec::new(),
+        constraints: Vec::new(),
     };
     let (tasks, failures) = app
         .db
@@ -616,8 +716,10 @@ pub async fn list(
         .map(|f| ctx.arn(ResourceKind::TaskDefinition, format!("{f}:")));
     let service_group = input.service_name.as_ref().map(|s| format!("service:{s}"));
     let mut matching = Vec::new();
-    app.db
-        .scan::<Task>(&keys::tasks(&ctx.region, &cluster), |key, t| {
+    app.db.scan_after::<Task>(
+        &keys::tasks(&ctx.region, &cluster),
+        after.as_deref(),
+        |key, t| {
             let wanted = t.desired_status == desired
                 && instance_arn
                     .as_ref()
@@ -635,8 +737,10 @@ pub async fn list(
             if wanted {
                 matching.push((key.to_string(), t.task_arn.clone()));
             }
-            true
-        });
+            // One more than a page tells whether there is a next one.
+            matching.len() <= size
+        },
+    );
     let page = paginate(matching, after.as_deref(), size);
     Ok(ListTasksResponse {
         task_arns: page.items,

@@ -1,0 +1,235 @@
+//! Which instances may take a task at all, and why the others may not.
+//!
+//! An instance is checked in this order, and the first failing check is its reason: the agent is
+//! connected (`AGENT`); it has every attribute the task definition requires (`ATTRIBUTE`); each
+//! placement constraint holds, in the order given (`memberOf` expressions see the tasks the plan
+//! has already put there; `distinctInstance` counts the instance's tasks of the same group,
+//! planned or not); and the task's CPU, memory and static ports fit (`RESOURCE:…`).
+
+use std::fmt;
+
+use berth_model::common::Attribute;
+use berth_model::container_instance::{ResourceShortfall, Resources};
+use berth_model::placement::Constraint;
+
+use crate::candidate::Candidate;
+
+/// Why an instance cannot take a task, as ECS words it in RunTask's `failures`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The instance's agent is disconnected.
+    Agent,
+    /// The instance lacks an attribute the task definition requires (or has another value).
+    MissingAttribute { name: String, value: Option<String> },
+    /// A `memberOf` expression (held here in canonical form) does not hold for the instance.
+    MemberOf(String),
+    /// `distinctInstance`: the instance already has a task of the group.
+    DistinctInstance,
+    /// Not enough CPU or memory left, or a static host port already taken.
+    Resource(ResourceShortfall),
+}
+
+impl Reason {
+    /// The failure `reason` ECS reports: `AGENT`, `ATTRIBUTE`,
+    /// `MemberOf placement constraint unsatisfied.`,
+    /// `DistinctInstance placement constraint unsatisfied.`, or `RESOURCE:CPU`,
+    /// `RESOURCE:MEMORY`, `RESOURCE:PORTS`, `RESOURCE:PORTS_UDP`.
+    pub fn code(&self) -> String {
+        match self {
+            Reason::Agent => "AGENT".into(),
+            Reason::MissingAttribute { .. } => "ATTRIBUTE".into(),
+            Reason::MemberOf(_) => "MemberOf placement constraint unsatisfied.".into(),
+            Reason::DistinctInstance => "DistinctInstance placement constraint unsatisfied.".into(),
+            Reason::Resource(shortfall) => shortfall.reason(),
+        }
+    }
+}
+
+/// The failure's `detail`: what exactly was missing.
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Agent => f.write_str("the container instance's agent is not connected"),
+            Reason::MissingAttribute { name, value: None } => {
+                write!(f, "the container instance lacks required attribute {name}")
+            }
+            Reason::MissingAttribute {
+                name,
+                value: Some(v),
+            } => write!(
+                f,
+                "the container instance lacks required attribute {name} with value {v}"
+            ),
+            Reason::MemberOf(expression) => write!(f, "memberOf({expression}) does not hold"),
+            Reason::DistinctInstance => {
+                f.write_str("the container instance already runs a task of this group")
+            }
+            Reason::Resource(shortfall) => write!(f, "{shortfall}"),
+        }
+    }
+}
+
+/// Whether the instance has `required`: the attribute, and its value when one is required.
+fn has_attribute(candidate: &Candidate, required: &Attribute) -> bool {
+    match (candidate.attributes.get(&required.name), &required.value) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(have), Some(want)) => have.as_deref() == Some(want.as_str()),
+    }
+}
+
+/// What the checks need to know beyond the candidate itself.
+pub(crate) struct Check<'a> {
+    pub demand: &'a Resources,
+    pub required_attributes: &'a [Attribute],
+    pub constraints: &'a [Constraint],
+    pub group: &'a str,
+}
+
+impl Check<'_> {
+    /// Whether `candidate`, with `remaining` resources, `in_group` tasks of the group (existing
+    /// and planned) and `planned` of them from this plan, may take one more task.
+    pub(crate) fn run(
+        &self,
+        candidate: &Candidate,
+        remaining: &Resources,
+        in_group: usize,
+        planned: usize,
+    ) -> Result<(), Reason> {
+        if !candidate.agent_connected {
+            return Err(Reason::Agent);
+        }
+        if let Some(missing) = self
+            .required_attributes
+            .iter()
+            .find(|a| !has_attribute(candidate, a))
+        {
+            return Err(Reason::MissingAttribute {
+                name: missing.name.clone(),
+                value: missing.value.clone(),
+            });
+        }
+        let planned_group = (planned > 0).then_some(self.group);
+        for constraint in self.constraints {
+            match constraint {
+                Constraint::DistinctInstance if in_group > 0 => {
+                    return Err(Reason::DistinctInstance);
+                }
+                Constraint::DistinctInstance => {}
+                Constraint::MemberOf(expr) => {
+                    if !expr.evaluate_multi(&|s: &str| candidate.subject(s, planned_group)) {
+                        return Err(Reason::MemberOf(expr.to_string()));
+                    }
+                }
+            }
+        }
+        remaining.fits(self.demand).map_err(Reason::Resource)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_model::placement::PlacementConstraint;
+
+    fn member_of(e: &str) -> Constraint {
+        PlacementConstraint::member_of(e).check("c").unwrap()
+    }
+
+    #[test]
+    fn checks_in_order_and_names_the_first_failure() {
+        let demand = Resources::new(100, 100);
+        let required = [Attribute::new("ecs.capability.task-eni", None)];
+        let constraints = [
+            member_of("attribute:ecs.os-type == linux"),
+            Constraint::DistinctInstance,
+        ];
+        let check = Check {
+            demand: &demand,
+            required_attributes: &required,
+            constraints: &constraints,
+            group: "service:web",
+        };
+        let good = Candidate::new("a", Resources::new(100, 100))
+            .with_attribute("ecs.capability.task-eni", None)
+            .with_attribute("ecs.os-type", Some("linux"));
+        assert_eq!(check.run(&good, &good.remaining, 0, 0), Ok(()));
+
+        let mut offline = good.clone();
+        offline.agent_connected = false;
+        offline.attributes.clear();
+        assert_eq!(
+            check.run(&offline, &offline.remaining, 1, 0),
+            Err(Reason::Agent)
+        );
+
+        let mut bare = good.clone();
+        bare.attributes.remove("ecs.capability.task-eni");
+        let e = check.run(&bare, &bare.remaining, 0, 0).unwrap_err();
+        assert_eq!(e.code(), "ATTRIBUTE");
+        assert_eq!(
+            e.to_string(),
+            "the container instance lacks required attribute ecs.capability.task-eni"
+        );
+
+        let windows = good.clone().with_attribute("ecs.os-type", Some("windows"));
+        let e = check.run(&windows, &windows.remaining, 1, 0).unwrap_err();
+        assert_eq!(e.code(), "MemberOf placement constraint unsatisfied.");
+        assert_eq!(
+            e.to_string(),
+            "memberOf(attribute:ecs.os-type == linux) does not hold"
+        );
+
+        let e = check.run(&good, &good.remaining, 1, 0).unwrap_err();
+        assert_eq!(e, Reason::DistinctInstance);
+        assert_eq!(
+            e.code(),
+            "DistinctInstance placement constraint unsatisfied."
+        );
+
+        let e = check
+            .run(&good, &Resources::new(100, 99), 0, 0)
+            .unwrap_err();
+        assert_eq!(e.code(), "RESOURCE:MEMORY");
+        assert_eq!(e.to_string(), "needs 100 MiB of memory, 99 available");
+    }
+
+    #[test]
+    fn required_attribute_values_must_match() {
+        let demand = Resources::default();
+        let required = [Attribute::new("stack", Some("prod".into()))];
+        let check = Check {
+            demand: &demand,
+            required_attributes: &required,
+            constraints: &[],
+            group: "g",
+        };
+        let run = |c: Candidate| check.run(&c, &Resources::default(), 0, 0);
+        let c = Candidate::new("a", Resources::default());
+        assert!(run(c.clone().with_attribute("stack", Some("prod"))).is_ok());
+        let e = run(c.clone().with_attribute("stack", Some("dev"))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the container instance lacks required attribute stack with value prod"
+        );
+        assert!(run(c.clone().with_attribute("stack", None)).is_err());
+        assert!(run(c).is_err());
+    }
+
+    #[test]
+    fn member_of_sees_planned_tasks_of_the_group() {
+        let demand = Resources::default();
+        let constraints = [member_of("not(task:group == service:db)")];
+        let check = Check {
+            demand: &demand,
+            required_attributes: &[],
+            constraints: &constraints,
+            group: "service:db",
+        };
+        let c = Candidate::new("a", Resources::default());
+        assert!(check.run(&c, &c.remaining, 0, 0).is_ok());
+        assert!(check.run(&c, &c.remaining, 1, 1).is_err());
+        let busy = c.with_tasks("service:db", 1);
+        assert!(check.run(&busy, &busy.remaining, 1, 0).is_err());
+    }
+}
