@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod ecs;
 pub mod front_door;
+pub mod janitor;
 pub mod records;
 pub mod tally;
 pub mod view;
@@ -113,8 +114,11 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    axum::serve(listener, app.router())
+    let janitor = tokio::spawn(janitor::run(app.clone()));
+    let served = axum::serve(listener, app.router())
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(ServerError::Serve)
+        .map_err(ServerError::Serve);
+    janitor.abort();
+    served
 }

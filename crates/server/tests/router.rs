@@ -601,3 +601,54 @@ async fn start_task_places_one_task_on_each_named_instance() {
         vec![(b, "MemberOf placement constraint unsatisfied.".to_string())]
     );
 }
+
+/// A clock pinned to one moment.
+struct At(berth_model::Timestamp);
+
+impl berth_server::clock::Clock for At {
+    fn now(&self) -> berth_model::Timestamp {
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn stopped_tasks_are_forgotten_an_hour_after_they_stop() {
+    let h = harness().await;
+    h.ok(
+        "RegisterContainerInstance",
+        json!({"totalResources": instance_resources(4096, 4096)}),
+    )
+    .await;
+    h.ok("RegisterTaskDefinition", json!({"family": "job", "containerDefinitions": [{"name": "job", "image": "busybox", "memory": 10}]})).await;
+    let run = h
+        .ok("RunTask", json!({"taskDefinition": "job", "count": 2}))
+        .await;
+    let arns: Vec<String> = run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["taskArn"].as_str().unwrap().to_string())
+        .collect();
+    let stopped = h.ok("StopTask", json!({"task": arns[0]})).await;
+    assert_eq!(stopped["task"]["lastStatus"], "STOPPED", "{stopped}");
+    let stopped_at = h.app.clock.now();
+
+    let later = |minutes: i64| App {
+        clock: std::sync::Arc::new(At(stopped_at.plus_millis(minutes * 60_000))),
+        ..h.app.clone()
+    };
+    assert_eq!(berth_server::janitor::sweep(&later(59)).await.unwrap(), 0);
+    assert_eq!(berth_server::janitor::sweep(&later(61)).await.unwrap(), 1);
+
+    let described = h.ok("DescribeTasks", json!({"tasks": arns})).await;
+    assert_eq!(
+        described["tasks"].as_array().unwrap().len(),
+        1,
+        "{described}"
+    );
+    assert_eq!(described["tasks"][0]["taskArn"], arns[1].as_str());
+    assert_eq!(described["failures"][0]["arn"], arns[0].as_str());
+    assert_eq!(described["failures"][0]["reason"], "MISSING");
+    // The pending task was never stopped: nothing more to forget, however late.
+    assert_eq!(berth_server::janitor::sweep(&later(600)).await.unwrap(), 0);
+}

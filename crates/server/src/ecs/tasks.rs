@@ -8,7 +8,7 @@
 
 use super::instances::{find as find_instance, instance_subject, task_counts};
 use super::paging::{after_key, page_size, paginate};
-use super::resolve::{active_cluster, resource_id};
+use super::resolve::{active_cluster, existing_active_cluster, resource_id};
 use super::task_definitions::{find_runnable, parse_reference};
 use super::tokens;
 use crate::clock::new_id;
@@ -454,11 +454,8 @@ pub async fn run(app: App, ctx: Ctx, input: RunTaskRequest) -> Result<TasksRespo
                 count as usize,
                 &Targets::Anywhere,
             )?;
-            writes = writes.expect(
-                &keys::cluster(&ctx.region, &cluster),
-                db.get::<berth_model::cluster::Cluster>(&keys::cluster(&ctx.region, &cluster))
-                    .map_or(0, |c| c.revision),
-            );
+            // A cluster being deleted concurrently (on any server) makes this conflict.
+            writes = writes.expect_unchanged(&existing_active_cluster(db, &ctx, &cluster)?);
             if let (Some(token), Some(tokens::Seen::New { revision })) = (&input.client_token, seen)
             {
                 writes = tokens::remember(
@@ -509,6 +506,7 @@ pub async fn start(app: App, ctx: Ctx, input: StartTaskRequest) -> Result<TasksR
     let (tasks, failures) = app
         .db
         .transact(|db| {
+            let cluster_record = existing_active_cluster(db, &ctx, &cluster)?;
             let definition = find_runnable(db, &ctx, "taskDefinition", &input.task_definition)?;
             params.validate(&definition.value)?;
             let (writes, tasks, failures) = plan_tasks(
@@ -520,7 +518,8 @@ pub async fn start(app: App, ctx: Ctx, input: StartTaskRequest) -> Result<TasksR
                 ids.len(),
                 &Targets::Named(ids.clone()),
             )?;
-            Ok((writes, (tasks, failures)))
+            // A cluster being deleted concurrently (on any server) makes this conflict.
+            Ok((writes.expect_unchanged(&cluster_record), (tasks, failures)))
         })
         .await?;
     Ok(TasksResponse { tasks, failures })
