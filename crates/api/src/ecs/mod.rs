@@ -2,8 +2,10 @@
 //! in botocore's model: `XRequest` / `XResponse` for operation `X`. Resource records themselves
 //! live in `berth-model`; these are the envelopes around them.
 
+pub mod account_settings;
 pub mod clusters;
 pub mod instances;
 pub mod services;
+pub mod tags;
 pub mod task_definitions;
 pub mod tasks;

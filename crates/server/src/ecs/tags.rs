@@ -6,42 +6,13 @@ use crate::db::{Db, Writes};
 use crate::records::{Kind, StoredTaskDefinition, keys};
 use crate::{App, Ctx};
 use berth_api::ApiError;
+use berth_api::ecs::tags::*;
 use berth_model::cluster::{Cluster, ClusterStatus};
 use berth_model::common::{Tag, validate_tags};
 use berth_model::container_instance::ContainerInstance;
 use berth_model::service::Service;
 use berth_model::task::Task;
 use berth_model::{Arn, ResourceKind};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TagResourceRequest {
-    pub resource_arn: String,
-    pub tags: Vec<Tag>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UntagResourceRequest {
-    pub resource_arn: String,
-    pub tag_keys: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListTagsForResourceRequest {
-    pub resource_arn: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct EmptyResponse {}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListTagsForResourceResponse {
-    pub tags: Vec<Tag>,
-}
 
 /// Where a taggable resource is stored.
 #[derive(Debug, Clone, PartialEq)]
