@@ -28,6 +28,7 @@ mod candidate;
 mod constraint;
 mod demand;
 mod rng;
+pub mod rollout;
 mod strategy;
 
 pub use candidate::Candidate;

@@ -16,6 +16,7 @@ pub mod ecs;
 pub mod front_door;
 pub mod janitor;
 pub mod records;
+pub mod service_controller;
 pub mod tally;
 pub mod view;
 
@@ -115,10 +116,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let janitor = tokio::spawn(janitor::run(app.clone()));
+    let controller = tokio::spawn(service_controller::run(app.clone()));
     let served = axum::serve(listener, app.router())
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve);
     janitor.abort();
+    controller.abort();
     served
 }

@@ -8,15 +8,21 @@
 //!   running and pending tasks, active and draining instances or services of the cluster;
 //! - a container instance's ARN: the running and pending tasks placed on it;
 //! - `{instance ARN}#group:{group}`: those of them in a task group (`service:web`,
-//!   `family:web`, …), which placement's spread and `task:group` constraints read.
+//!   `family:web`, …), which placement's spread and `task:group` constraints read;
+//! - `{tasks prefix}#started-by:{startedBy}`: a cluster's tasks started by one service
+//!   deployment (or any `startedBy`) that are meant to run (not asked to stop);
+//!   `…#stopping:{startedBy}` those asked to stop that have not stopped yet; and
+//!   `…#failed:{startedBy}` those that stopped failing (failed to start, or an essential
+//!   container exited) — the service controller's rollout and circuit breaker read them.
 
 use crate::records::Record;
 use berth_model::container_instance::ContainerInstanceStatus;
 use berth_model::service::ServiceStatus;
-use berth_model::task::TaskStatus;
+use berth_model::task::{DesiredStatus, Task, TaskStatus, TaskStopCode};
 use std::collections::BTreeMap;
 
 const GROUP_MARK: &str = "#group:";
+const STARTED_BY_MARK: &str = "#";
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tally {
@@ -24,6 +30,7 @@ pub struct Tally {
     pub pending: i64,
     pub active: i64,
     pub draining: i64,
+    pub failed: i64,
 }
 
 impl Tally {
@@ -36,6 +43,7 @@ impl Tally {
         self.pending += sign * other.pending;
         self.active += sign * other.active;
         self.draining += sign * other.draining;
+        self.failed += sign * other.failed;
     }
 
     /// The `i32` that the ECS shapes carry.
@@ -48,27 +56,7 @@ impl Tally {
 fn contributions(key: &str, record: &Record) -> Vec<(String, Tally)> {
     let collection = || key[..key.rfind('/').map_or(0, |i| i + 1)].to_string();
     match record {
-        Record::Task(t) => {
-            let tally = match t.last_status {
-                TaskStatus::Running => Tally {
-                    running: 1,
-                    ..Tally::default()
-                },
-                s if s.is_pending() => Tally {
-                    pending: 1,
-                    ..Tally::default()
-                },
-                _ => return Vec::new(),
-            };
-            let mut out = vec![(collection(), tally)];
-            if let Some(instance) = &t.container_instance_arn {
-                out.push((instance.clone(), tally));
-                if let Some(group) = &t.group {
-                    out.push((format!("{instance}{GROUP_MARK}{group}"), tally));
-                }
-            }
-            out
-        }
+        Record::Task(t) => task_contributions(&collection(), t),
         Record::Instance(i) => match i.status {
             ContainerInstanceStatus::Active => vec![(
                 collection(),
@@ -105,6 +93,53 @@ fn contributions(key: &str, record: &Record) -> Vec<(String, Tally)> {
         },
         _ => Vec::new(),
     }
+}
+
+fn task_contributions(collection: &str, t: &Task) -> Vec<(String, Tally)> {
+    let one = |f: fn(&mut Tally)| {
+        let mut tally = Tally::default();
+        f(&mut tally);
+        tally
+    };
+    let started_by = |kind: &str| {
+        t.started_by
+            .as_ref()
+            .map(|s| format!("{collection}{STARTED_BY_MARK}{kind}:{s}"))
+    };
+    let tally = match t.last_status {
+        TaskStatus::Running => one(|t| t.running = 1),
+        s if s.is_pending() => one(|t| t.pending = 1),
+        _ => {
+            let failed = matches!(
+                t.stop_code,
+                Some(TaskStopCode::TaskFailedToStart | TaskStopCode::EssentialContainerExited)
+            );
+            return match started_by("failed") {
+                Some(name) if failed => vec![(name, one(|t| t.failed = 1))],
+                _ => Vec::new(),
+            };
+        }
+    };
+    let mut out = vec![(collection.to_string(), tally)];
+    if let Some(instance) = &t.container_instance_arn {
+        out.push((instance.clone(), tally));
+        if let Some(group) = &t.group {
+            out.push((format!("{instance}{GROUP_MARK}{group}"), tally));
+        }
+    }
+    let kind = if t.desired_status == DesiredStatus::Stopped {
+        "stopping"
+    } else {
+        "started-by"
+    };
+    out.extend(started_by(kind).map(|name| (name, tally)));
+    out
+}
+
+/// The counter of a cluster's tasks of `kind` (`started-by`, `stopping`, `failed`) for one
+/// `startedBy` value; `tasks_prefix` is the cluster's tasks collection.
+pub fn started_by(tasks_prefix: &str, kind: &str, started_by: &str) -> String {
+    format!("{tasks_prefix}{STARTED_BY_MARK}{kind}:{started_by}")
 }
 
 /// All counters.

@@ -8,10 +8,10 @@ mod clusters;
 mod instances;
 mod paging;
 mod resolve;
-mod services;
+pub(crate) mod services;
 mod tags;
-mod task_definitions;
-mod tasks;
+pub(crate) mod task_definitions;
+pub(crate) mod tasks;
 mod tokens;
 
 use crate::{App, Ctx};

@@ -12,6 +12,7 @@ use super::tasks::request_stop;
 use super::tokens;
 use crate::db::{Db, Versioned, Writes};
 use crate::records::{StoredTaskDefinition, keys};
+use crate::tally::{self, Tally};
 use crate::{App, Ctx};
 use berth_api::ApiError;
 use berth_api::ecs::services::*;
@@ -144,7 +145,8 @@ fn live_tasks(db: &Db, ctx: &Ctx, cluster: &str, service: &str) -> Vec<Versioned
         .collect()
 }
 
-/// The service as the API shows it: counts computed from its tasks, tags only when asked for.
+/// The service as the API shows it: counts from the view's counters of each deployment's
+/// tasks (those meant to run), tags only when asked for.
 pub fn present(
     db: &Db,
     ctx: &Ctx,
@@ -152,30 +154,20 @@ pub fn present(
     mut service: Service,
     include_tags: bool,
 ) -> Service {
-    let tasks = live_tasks(db, ctx, cluster, &service.service_name);
-    let count = |tasks: &mut dyn Iterator<Item = &Task>| {
-        let (mut running, mut pending) = (0, 0);
-        for t in tasks {
-            if t.desired_status == DesiredStatus::Stopped {
-                continue;
-            }
-            match t.last_status {
-                TaskStatus::Running => running += 1,
-                s if s.is_pending() => pending += 1,
-                _ => {}
-            }
-        }
-        (running, pending)
-    };
-    (service.running_count, service.pending_count) = count(&mut tasks.iter().map(|t| &t.value));
+    let prefix = keys::tasks(&ctx.region, cluster);
+    let (mut running, mut pending) = (0, 0);
     for d in &mut service.deployments {
-        (d.running_count, d.pending_count) = count(
-            &mut tasks
-                .iter()
-                .map(|t| &t.value)
-                .filter(|t| t.started_by.as_deref() == Some(d.id.as_str())),
+        let t = db.tally(&tally::started_by(&prefix, "started-by", &d.id));
+        d.running_count = Tally::count(t.running);
+        d.pending_count = Tally::count(t.pending);
+        d.failed_tasks = Tally::count(
+            db.tally(&tally::started_by(&prefix, "failed", &d.id))
+                .failed,
         );
+        running += d.running_count;
+        pending += d.pending_count;
     }
+    (service.running_count, service.pending_count) = (running, pending);
     if !include_tags {
         service.tags = None;
     }

@@ -1,0 +1,493 @@
+//! The service controller: keeps every REPLICA service at its desired count and carries its
+//! deployments through, inside the deployment bounds, with the circuit breaker.
+//!
+//! Each tick reconciles every ACTIVE or DRAINING service in two kinds of transaction:
+//! 1. one plan that reads the service's task counters (per deployment: meant to run, still
+//!    stopping, failed), takes one [`rollout::step`], places the tasks the primary starts
+//!    (through [`berth_scheduler`]), and updates the deployments, rollout states and events;
+//! 2. one transaction per task it stops, because each stop gives resources back to an
+//!    instance and two releases must not be computed from one read.
+//!
+//! A task that stops on its own leaves the counters, so the next tick replaces it. When the
+//! primary runs the desired count and the older deployments have no task left, they are
+//! removed and the primary's rollout is COMPLETED. Runs on the server that leads (today: the
+//! only one).
+
+use crate::clock::new_id;
+use crate::db::{Db, Writes};
+use crate::ecs::services::group_of;
+use crate::ecs::task_definitions::parse_reference;
+use crate::ecs::tasks::{Targets, TaskParams, plan_tasks, request_stop};
+use crate::records::{StoredTaskDefinition, keys};
+use crate::tally::{self, Tally};
+use crate::{App, Ctx};
+use berth_api::ApiError;
+use berth_model::placement::{check_constraints, check_strategies};
+use berth_model::service::{
+    Deployment, DeploymentRolloutState, DeploymentStatus, SchedulingStrategy, Service,
+    ServiceEvent, ServiceStatus,
+};
+use berth_model::task::{DesiredStatus, Task, TaskStatus, TaskStopCode};
+use berth_scheduler::rollout::{self, Bounds, DeploymentTasks};
+use std::time::Duration;
+
+/// How often every service is looked at.
+pub const TICK: Duration = Duration::from_millis(250);
+/// The most events a service keeps (newest first), as ECS shows.
+const MAX_EVENTS: usize = 100;
+
+/// Reconciles every service every [`TICK`] until dropped.
+pub async fn run(app: App) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        tick_once(&app).await;
+    }
+}
+
+/// One pass over every ACTIVE or DRAINING service.
+pub async fn tick_once(app: &App) {
+    let mut services = Vec::new();
+    app.db.scan::<Service>("/ecs/", |key, s| {
+        if matches!(s.status, ServiceStatus::Active | ServiceStatus::Draining)
+            && s.scheduling_strategy == SchedulingStrategy::Replica
+        {
+            services.push(key.to_string());
+        }
+        true
+    });
+    for key in services {
+        if let Err(e) = reconcile(app, &key).await {
+            tracing::warn!(service = %key, error = %e, "could not reconcile the service");
+        }
+    }
+}
+
+/// Where a service lives: `/ecs/{region}/services/{cluster}/{name}`.
+fn locate(key: &str) -> Option<(String, String)> {
+    let mut parts = key.trim_start_matches('/').split('/');
+    let (_, region, _, cluster) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    Some((region.to_string(), cluster.to_string()))
+}
+
+async fn reconcile(app: &App, key: &str) -> Result<(), ApiError> {
+    let (region, cluster) =
+        locate(key).ok_or_else(|| ApiError::server(format!("bad service key {key}")))?;
+    let ctx = Ctx {
+        region,
+        account: app.config.account_id.clone(),
+        principal: format!("arn:aws:iam::{}:root", app.config.account_id),
+        now: app.clock.now(),
+    };
+    let stops = app.db.transact(|db| plan(db, &ctx, &cluster, key)).await?;
+    for (task_key, reason) in stops {
+        app.db
+            .transact(|db| match db.get::<Task>(&task_key) {
+                Some(task) if task.value.desired_status != DesiredStatus::Stopped => {
+                    let (writes, _) = request_stop(
+                        db,
+                        &ctx,
+                        &cluster,
+                        &task,
+                        TaskStopCode::ServiceSchedulerInitiated,
+                        &reason,
+                    );
+                    Ok((writes, ()))
+                }
+                _ => Ok((Writes::new(), ())),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// The counters of one deployment's tasks.
+struct Counts {
+    meant_to_run: DeploymentTasks,
+    stopping: i32,
+    failed: i32,
+}
+
+fn counts(db: &Db, tasks_prefix: &str, deployment: &str) -> Counts {
+    let count = |t: Tally| i32::try_from(t.running + t.pending).unwrap_or(i32::MAX);
+    let run = db.tally(&tally::started_by(tasks_prefix, "started-by", deployment));
+    Counts {
+        meant_to_run: DeploymentTasks {
+            running: Tally::count(run.running),
+            pending: Tally::count(run.pending),
+        },
+        stopping: count(db.tally(&tally::started_by(tasks_prefix, "stopping", deployment))),
+        failed: Tally::count(
+            db.tally(&tally::started_by(tasks_prefix, "failed", deployment))
+                .failed,
+        ),
+    }
+}
+
+fn event(service: &mut Service, ctx: &Ctx, message: String) {
+    service.events.insert(
+        0,
+        ServiceEvent {
+            id: new_id(),
+            created_at: ctx.now,
+            message,
+        },
+    );
+    service.events.truncate(MAX_EVENTS);
+}
+
+/// Adds an event unless the newest one already says the same.
+fn event_once(service: &mut Service, ctx: &Ctx, message: String) {
+    if service.events.first().map(|e| &e.message) != Some(&message) {
+        event(service, ctx, message);
+    }
+}
+
+fn short_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+type Stops = Vec<(String, String)>;
+
+/// The service's next step: writes for the service and the tasks it starts; the tasks to stop.
+fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops), ApiError> {
+    let Some(current) = db.get::<Service>(key) else {
+        return Ok((Writes::new(), Vec::new()));
+    };
+    let mut service = current.value.clone();
+    let name = service.service_name.clone();
+    let tasks_prefix = keys::tasks(&ctx.region, cluster);
+    let desired = if service.status == ServiceStatus::Draining {
+        0
+    } else {
+        service.desired_count
+    };
+    let config = service
+        .deployment_configuration
+        .clone()
+        .unwrap_or_default()
+        .resolved(SchedulingStrategy::Replica);
+    let (min_healthy, max_total) = config.task_bounds(desired);
+    let mut writes = Writes::new();
+    let mut stops = Vec::new();
+
+    trip_circuit_breaker(db, ctx, &tasks_prefix, &mut service, desired, &config);
+    // Counted after the breaker, which may have put a rollback deployment first.
+    let all: Vec<Counts> = service
+        .deployments
+        .iter()
+        .map(|d| counts(db, &tasks_prefix, &d.id))
+        .collect();
+    let stopping: i32 = all.iter().map(|c| c.stopping).sum();
+    let tasks: Vec<DeploymentTasks> = all.iter().map(|c| c.meant_to_run).collect();
+    let may_start = service.status == ServiceStatus::Active
+        && service
+            .deployments
+            .first()
+            .is_some_and(|d| d.rollout_state != Some(DeploymentRolloutState::Failed));
+    let step = rollout::step(
+        Bounds {
+            desired,
+            min_healthy,
+            max_total,
+        },
+        &tasks,
+        stopping,
+        may_start,
+    );
+
+    // Stops: the chosen tasks of each deployment, pending ones first.
+    let mut stopped_arns = Vec::new();
+    for (d, stop) in service.deployments.iter().zip(&step.stop) {
+        if stop.total() == 0 {
+            continue;
+        }
+        let (mut pending, mut running) = (stop.pending, stop.running);
+        db.scan::<Task>(&tasks_prefix, |task_key, t| {
+            if t.started_by.as_deref() == Some(d.id.as_str())
+                && t.desired_status != DesiredStatus::Stopped
+            {
+                let take = if t.last_status == TaskStatus::Running {
+                    &mut running
+                } else if t.last_status.is_pending() {
+                    &mut pending
+                } else {
+                    return true;
+                };
+                if *take > 0 {
+                    *take -= 1;
+                    stopped_arns.push(t.task_arn.clone());
+                    stops.push((
+                        task_key.to_string(),
+                        format!("Task stopped by the service scheduler of service {name}."),
+                    ));
+                }
+            }
+            pending + running > 0
+        });
+    }
+    if !stopped_arns.is_empty() {
+        let ids: Vec<String> = stopped_arns
+            .iter()
+            .map(|a| format!("(task {})", short_id(a)))
+            .collect();
+        event(
+            &mut service,
+            ctx,
+            format!(
+                "(service {name}) has stopped {} running tasks: {}.",
+                ids.len(),
+                ids.join(" ")
+            ),
+        );
+    }
+
+    // Starts: placed now, in this transaction.
+    if step.start > 0 {
+        let started = start_tasks(db, ctx, cluster, &service, step.start)?;
+        writes = started.writes;
+        if let Some(message) = started.unplaced {
+            event_once(&mut service, ctx, message);
+        }
+        if !started.arns.is_empty() {
+            let ids: Vec<String> = started
+                .arns
+                .iter()
+                .map(|a| format!("(task {})", short_id(a)))
+                .collect();
+            event(
+                &mut service,
+                ctx,
+                format!(
+                    "(service {name}) has started {} tasks: {}.",
+                    ids.len(),
+                    ids.join(" ")
+                ),
+            );
+        }
+    }
+
+    settle_deployments(ctx, &mut service, &all, &step, desired);
+    if service == current.value {
+        return Ok((writes, stops));
+    }
+    service.deployments.iter_mut().for_each(|d| {
+        d.updated_at = ctx.now;
+    });
+    Ok((writes.expect_unchanged(&current).put(key, service), stops))
+}
+
+/// Marks the primary FAILED when its failed tasks reach the threshold, and rolls back to the
+/// last completed deployment when the breaker says so.
+fn trip_circuit_breaker(
+    db: &Db,
+    ctx: &Ctx,
+    tasks_prefix: &str,
+    service: &mut Service,
+    desired: i32,
+    config: &berth_model::service::DeploymentConfiguration,
+) {
+    if !config.circuit_breaker_enabled() {
+        return;
+    }
+    let Some(primary) = service.deployments.first() else {
+        return;
+    };
+    if primary.rollout_state != Some(DeploymentRolloutState::InProgress) {
+        return;
+    }
+    let failed = counts(db, tasks_prefix, &primary.id).failed;
+    let threshold = config
+        .deployment_circuit_breaker
+        .as_ref()
+        .map_or(3, |b| b.failed_task_threshold(desired));
+    if failed < threshold {
+        return;
+    }
+    let name = service.service_name.clone();
+    let failed_id = primary.id.clone();
+    let reason = format!(
+        "ECS deployment circuit breaker: tasks failed to start. {failed} tasks failed, the threshold is {threshold}."
+    );
+    service.deployments[0].rollout_state = Some(DeploymentRolloutState::Failed);
+    service.deployments[0].rollout_state_reason = Some(reason.clone());
+    event(
+        service,
+        ctx,
+        format!("(service {name}) (deployment {failed_id}) deployment failed: {reason}"),
+    );
+    let target = service.deployments[1..]
+        .iter()
+        .find(|d| d.rollout_state == Some(DeploymentRolloutState::Completed))
+        .cloned();
+    if let (true, Some(target)) = (config.rollback_enabled(), target) {
+        let mut rollback = Deployment::new(
+            crate::ecs::services::new_deployment_id(),
+            target.task_definition.clone(),
+            desired,
+            ctx.now,
+        );
+        rollback.launch_type = target.launch_type;
+        rollback.network_configuration = target.network_configuration.clone();
+        rollback.rollout_state_reason = Some(format!(
+            "ECS deployment circuit breaker: rolling back to deploymentId {}.",
+            target.id
+        ));
+        service.deployments[0].status = DeploymentStatus::Active;
+        service.task_definition = Some(target.task_definition.clone());
+        event(
+            service,
+            ctx,
+            format!(
+                "(service {name}) (deployment {failed_id}) deployment failed: rolling back to deployment {}.",
+                target.id
+            ),
+        );
+        service.deployments.insert(0, rollback);
+    }
+}
+
+/// What starting tasks did: their writes, the ARNs placed, and why the rest could not be.
+struct Started {
+    writes: Writes,
+    arns: Vec<String>,
+    unplaced: Option<String>,
+}
+
+/// Places `count` tasks of the primary deployment.
+fn start_tasks(
+    db: &Db,
+    ctx: &Ctx,
+    cluster: &str,
+    service: &Service,
+    count: i32,
+) -> Result<Started, ApiError> {
+    let primary = &service.deployments[0];
+    let name = &service.service_name;
+    let unplaceable = |why: String| Started {
+        writes: Writes::new(),
+        arns: Vec::new(),
+        unplaced: Some(format!(
+            "(service {name}) was unable to place a task because no container instance met all of its requirements. {why}"
+        )),
+    };
+    let (family, revision) = parse_reference(ctx, "taskDefinition", &primary.task_definition)?;
+    let Some(definition) = revision.and_then(|r| {
+        db.get::<StoredTaskDefinition>(&keys::task_definition(&ctx.region, &family, r))
+    }) else {
+        return Ok(unplaceable(format!(
+            "Reason: the task definition {} no longer exists.",
+            primary.task_definition
+        )));
+    };
+    let mut strategies = check_strategies("placementStrategy", &service.placement_strategy)?;
+    if strategies.is_empty() {
+        strategies = berth_scheduler::service_default();
+    }
+    let params = TaskParams {
+        group: Some(group_of(name)),
+        started_by: Some(primary.id.clone()),
+        overrides: None,
+        tags: Vec::new(),
+        enable_execute_command: service.enable_execute_command,
+        strategies,
+        constraints: check_constraints("placementConstraints", &service.placement_constraints)?,
+    };
+    let planned = plan_tasks(
+        db,
+        ctx,
+        cluster,
+        &definition.value,
+        &params,
+        usize::try_from(count).unwrap_or(0),
+        &Targets::Anywhere,
+    );
+    let (writes, tasks, failures) = match planned {
+        Ok(planned) => planned,
+        // No instance at all is not an error for a service: it waits for one.
+        Err(e) if e.code == "InvalidParameterException" => {
+            return Ok(unplaceable(format!("Reason: {}", e.message)));
+        }
+        Err(e) => return Err(e),
+    };
+    let unplaced = failures.first().filter(|_| tasks.len() < count as usize).map(|f| {
+        let instance = f.arn.as_deref().map_or("", short_id);
+        let reason = f.reason.as_deref().unwrap_or_default();
+        format!(
+            "(service {name}) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance {instance}) {}.",
+            shortfall(reason)
+        )
+    });
+    Ok(Started {
+        writes,
+        arns: tasks.into_iter().map(|t| t.task_arn).collect(),
+        unplaced,
+    })
+}
+
+/// Deployment bookkeeping after a step: older deployments with no task left go; a primary
+/// that runs the desired count with nothing else left is COMPLETED; steady state is told once.
+fn settle_deployments(
+    ctx: &Ctx,
+    service: &mut Service,
+    all: &[Counts],
+    step: &rollout::Step,
+    desired: i32,
+) {
+    let name = service.service_name.clone();
+    let mut index = 0;
+    service.deployments.retain(|_| {
+        let i = index;
+        index += 1;
+        i == 0
+            || all
+                .get(i)
+                .is_none_or(|c| c.meant_to_run.total() > 0 || c.stopping > 0)
+    });
+    let nothing_stopping = all.iter().all(|c| c.stopping == 0);
+    let Some(primary) = all.first().map(|c| c.meant_to_run) else {
+        return;
+    };
+    if service.status == ServiceStatus::Draining {
+        if service.deployments.len() == 1 && primary.total() == 0 && nothing_stopping {
+            service.status = ServiceStatus::Inactive;
+        }
+        return;
+    }
+    let settled = service.deployments.len() == 1
+        && step.is_idle()
+        && primary.running == desired
+        && primary.pending == 0
+        && nothing_stopping;
+    if !settled {
+        return;
+    }
+    let deployment = &mut service.deployments[0];
+    if deployment.rollout_state == Some(DeploymentRolloutState::InProgress) {
+        let id = deployment.id.clone();
+        deployment.rollout_state = Some(DeploymentRolloutState::Completed);
+        deployment.rollout_state_reason = Some(format!("ECS deployment {id} completed."));
+        event(
+            service,
+            ctx,
+            format!("(service {name}) (deployment {id}) deployment completed."),
+        );
+    }
+    event_once(
+        service,
+        ctx,
+        format!("(service {name}) has reached a steady state."),
+    );
+}
+
+/// ECS's words for why the closest instance could not take a task.
+fn shortfall(reason: &str) -> &'static str {
+    match reason {
+        "RESOURCE:MEMORY" => "has insufficient memory available",
+        "RESOURCE:CPU" => "has insufficient CPU units available",
+        "RESOURCE:PORTS" | "RESOURCE:PORTS_UDP" => "is already using a port required by your task",
+        "AGENT" => "has an agent that is not connected",
+        _ => "does not match a placement constraint or required attribute",
+    }
+}

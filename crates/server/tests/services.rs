@@ -1,0 +1,220 @@
+//! The service controller in process: a simulated agent reports task states through the API,
+//! and each test drives the controller one tick at a time.
+
+mod support;
+
+use berth_server::service_controller::tick_once;
+use serde_json::{Value, json};
+use support::{Harness, harness};
+
+/// What the tests ask of the service and its tasks, through the API.
+trait Observe {
+    async fn service(&self) -> Value;
+    async fn tasks(&self, desired: &str) -> Vec<Value>;
+    async fn report(&self, task: &Value, status: &str);
+    async fn agent_catches_up(&self);
+}
+
+impl Observe for Harness {
+    async fn service(&self) -> Value {
+        self.ok("DescribeServices", json!({"services": ["web"]}))
+            .await["services"][0]
+            .clone()
+    }
+
+    /// Every task of the cluster that has not been forgotten, by desired status.
+    async fn tasks(&self, desired: &str) -> Vec<Value> {
+        let arns = self
+            .ok(
+                "ListTasks",
+                json!({"desiredStatus": desired, "maxResults": 100}),
+            )
+            .await["taskArns"]
+            .clone();
+        if arns.as_array().unwrap().is_empty() {
+            return Vec::new();
+        }
+        self.ok("DescribeTasks", json!({"tasks": arns})).await["tasks"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    async fn report(&self, task: &Value, status: &str) {
+        self.ok(
+            "SubmitTaskStateChange",
+            json!({"task": task["taskArn"], "status": status}),
+        )
+        .await;
+    }
+
+    /// What an agent would do now: start every pending task, finish every task asked to stop.
+    async fn agent_catches_up(&self) {
+        for t in self.tasks("RUNNING").await {
+            if t["lastStatus"] == "PENDING" {
+                self.report(&t, "RUNNING").await;
+            }
+        }
+        for t in self.tasks("STOPPED").await {
+            if t["lastStatus"] != "STOPPED" {
+                self.report(&t, "STOPPED").await;
+            }
+        }
+    }
+}
+
+fn count(v: &Value, member: &str) -> i64 {
+    v[member]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{member} in {v}"))
+}
+
+async fn cluster_with_web() -> Harness {
+    let h = harness().await;
+    h.ok(
+        "RegisterContainerInstance",
+        json!({"totalResources": [
+            {"name": "CPU", "type": "INTEGER", "integerValue": 4096},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096}
+        ]}),
+    )
+    .await;
+    for image in ["web:1", "web:2"] {
+        h.ok(
+            "RegisterTaskDefinition",
+            json!({"family": "web", "containerDefinitions": [{"name": "web", "image": image, "memory": 128}]}),
+        )
+        .await;
+    }
+    h
+}
+
+#[tokio::test]
+async fn a_service_keeps_its_desired_count_running() {
+    let h = cluster_with_web().await;
+    h.ok(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web:1", "desiredCount": 3}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    let s = h.service().await;
+    assert_eq!(
+        (count(&s, "pendingCount"), count(&s, "runningCount")),
+        (3, 0),
+        "{s}"
+    );
+    assert!(
+        s["events"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has started 3 tasks"),
+        "{s}"
+    );
+
+    h.agent_catches_up().await;
+    tick_once(&h.app).await;
+    let s = h.service().await;
+    assert_eq!(count(&s, "runningCount"), 3, "{s}");
+    assert_eq!(s["deployments"].as_array().unwrap().len(), 1);
+    assert_eq!(s["deployments"][0]["rolloutState"], "COMPLETED", "{s}");
+    assert!(
+        s["events"][0]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("has reached a steady state."),
+        "{s}"
+    );
+
+    // A task that dies is replaced.
+    let victim = h.tasks("RUNNING").await.remove(0);
+    h.report(&victim, "STOPPED").await;
+    tick_once(&h.app).await;
+    let s = h.service().await;
+    assert_eq!(
+        (count(&s, "runningCount"), count(&s, "pendingCount")),
+        (2, 1),
+        "{s}"
+    );
+    h.agent_catches_up().await;
+    tick_once(&h.app).await;
+    assert_eq!(count(&h.service().await, "runningCount"), 3);
+
+    // Scaling in stops the surplus.
+    h.ok(
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 1}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    h.agent_catches_up().await;
+    tick_once(&h.app).await;
+    let s = h.service().await;
+    assert_eq!(
+        (count(&s, "runningCount"), count(&s, "pendingCount")),
+        (1, 0),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn a_rolling_update_keeps_both_bounds_at_every_tick() {
+    let h = cluster_with_web().await;
+    h.ok(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web:1", "desiredCount": 4,
+               "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 150}}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    h.agent_catches_up().await;
+    tick_once(&h.app).await;
+    assert_eq!(count(&h.service().await, "runningCount"), 4);
+
+    h.ok(
+        "UpdateService",
+        json!({"service": "web", "taskDefinition": "web:2"}),
+    )
+    .await;
+    let mut ticks = 0;
+    loop {
+        tick_once(&h.app).await;
+        // Sampled before the agent acts: what is running, what is placed or still stopping.
+        let live: Vec<Value> = h
+            .tasks("RUNNING")
+            .await
+            .into_iter()
+            .chain(
+                h.tasks("STOPPED")
+                    .await
+                    .into_iter()
+                    .filter(|t| t["lastStatus"] != "STOPPED"),
+            )
+            .collect();
+        let running = live.iter().filter(|t| t["lastStatus"] == "RUNNING").count();
+        assert!(running >= 2, "fell below minimumHealthyPercent: {live:?}");
+        assert!(
+            live.len() <= 6,
+            "went above maximumPercent: {} tasks",
+            live.len()
+        );
+        let s = h.service().await;
+        if s["deployments"].as_array().unwrap().len() == 1
+            && s["deployments"][0]["rolloutState"] == "COMPLETED"
+        {
+            assert!(
+                s["deployments"][0]["taskDefinition"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("web:2")
+            );
+            assert_eq!(count(&s, "runningCount"), 4, "{s}");
+            break;
+        }
+        h.agent_catches_up().await;
+        ticks += 1;
+        assert!(ticks < 20, "the deployment never completed: {s}");
+    }
+    // 50% / 150% of 4 cannot replace all four at once: it takes two rounds.
+    assert!(ticks >= 2, "completed in {ticks} ticks");
+}

@@ -1,0 +1,60 @@
+//! The in-process harness shared by the server's integration tests: the real router on a real
+//! SQLite store in a temporary directory, called with `oneshot` (no sockets), auth off.
+
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use berth_server::App;
+use berth_server::config::{AuthMode, Config};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub struct Harness {
+    pub app: App,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+    config.auth = AuthMode::Off;
+    let store = berth_server::open_sqlite(&config).unwrap();
+    let (app, _) = App::open(config, store).await.unwrap();
+    Harness { app, _dir: dir }
+}
+
+impl Harness {
+    pub async fn call(&self, op: &str, body: Value) -> (StatusCode, Value) {
+        self.raw(Some(op), body.to_string().into_bytes()).await
+    }
+
+    pub async fn raw(&self, op: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
+        let mut req = Request::post("/").header("content-type", "application/x-amz-json-1.1");
+        if let Some(op) = op {
+            req = req.header(
+                "x-amz-target",
+                format!("AmazonEC2ContainerServiceV20141113.{op}"),
+            );
+        }
+        let response = self
+            .app
+            .router()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn ok(&self, op: &str, body: Value) -> Value {
+        let (status, out) = self.call(op, body).await;
+        assert_eq!(status, StatusCode::OK, "{op} failed: {out}");
+        out
+    }
+}
