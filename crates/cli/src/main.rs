@@ -1,7 +1,8 @@
 //! `berth`: the one binary. Parses the command line and the config file, sets up logging and
 //! starts the parts a command asks for. It is the composition root: it picks the store backend
-//! and wires the server; it holds no domain logic of its own.
+//! and wires the server and the agent; it holds no domain logic of its own.
 
+mod agent_args;
 mod aws_profile;
 mod bench;
 mod settings;
@@ -29,19 +30,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start Berth on this machine: the control plane on an embedded store, and write an AWS CLI
-    /// profile `berth` that points at it.
+    /// Start Berth on this machine: the control plane on an embedded store, an agent that runs
+    /// this machine's tasks in Docker (cluster `default`), and write an AWS CLI profile `berth`
+    /// that points at it.
     Up {
         #[command(flatten)]
         server: ServerArgs,
         /// Do not write the `berth` profile into the AWS config and credentials files.
         #[arg(long, env = "BERTH_NO_PROFILE")]
         no_profile: bool,
+        /// Run no agent (for machines without Docker): tasks cannot be placed here.
+        #[arg(long, env = "BERTH_NO_AGENT")]
+        no_agent: bool,
     },
     /// Start the control plane alone (what multi-host and HA set-ups run).
     Server {
         #[command(flatten)]
         server: ServerArgs,
+    },
+    /// Join a cluster as a container instance and run its tasks in Docker on this host.
+    Agent {
+        #[command(flatten)]
+        agent: agent_args::AgentArgs,
     },
     /// Benchmarks that print throughput and latency (not tests: they assert nothing).
     #[command(subcommand)]
@@ -63,14 +73,19 @@ fn main() -> anyhow::Result<()> {
         .context("could not start the async runtime")?;
     runtime.block_on(async {
         match cli.command {
-            Command::Up { server, no_profile } => run_server(server, !no_profile).await,
-            Command::Server { server } => run_server(server, false).await,
+            Command::Up {
+                server,
+                no_profile,
+                no_agent,
+            } => run_server(server, !no_profile, !no_agent).await,
+            Command::Server { server } => run_server(server, false, false).await,
+            Command::Agent { agent } => run_agent(agent).await,
             Command::Bench(command) => bench::run(command).await,
         }
     })
 }
 
-async fn run_server(args: ServerArgs, write_profile: bool) -> anyhow::Result<()> {
+async fn run_server(args: ServerArgs, write_profile: bool, with_agent: bool) -> anyhow::Result<()> {
     let config = args.resolve()?;
     if config.auth == AuthMode::Off {
         tracing::warn!(
@@ -97,6 +112,9 @@ async fn run_server(args: ServerArgs, write_profile: bool) -> anyhow::Result<()>
     println!("  region         : {region}");
     println!("  access key id  : {}", root.access_key_id);
     println!("  secret key     : {}", root.secret_access_key);
+    if with_agent {
+        println!("  agent          : this machine, in cluster 'default' (--no-agent to run none)");
+    }
     if write_profile {
         let written = aws_profile::write(
             &endpoint,
@@ -113,9 +131,50 @@ async fn run_server(args: ServerArgs, write_profile: bool) -> anyhow::Result<()>
     } else {
         println!("Try: aws --endpoint-url {endpoint} --region {region} ecs list-clusters");
     }
+    let agent = with_agent.then(|| {
+        // The agent reaches the server through its address, as a remote agent would.
+        let mut reachable = local;
+        if reachable.ip().is_unspecified() {
+            reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let config = agent_args::local(
+            format!("http://{reachable}"),
+            berth_client::Credentials {
+                access_key_id: root.access_key_id.clone(),
+                secret_access_key: root.secret_access_key.clone(),
+            },
+            region.clone(),
+            data_dir.clone(),
+            local.port(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = berth_agent::run(config).await {
+                tracing::error!("the agent stopped: {e}");
+            }
+        })
+    });
     berth_server::serve(app, listener, shutdown_signal()).await?;
+    // The agent stops with the server; its containers go on and are adopted on the next start.
+    if let Some(agent) = agent {
+        agent.abort();
+    }
     println!("Berth stopped");
     Ok(())
+}
+
+async fn run_agent(args: agent_args::AgentArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    println!(
+        "Berth agent joining cluster '{}' at {}",
+        config.cluster, config.endpoint
+    );
+    tokio::select! {
+        result = berth_agent::run(config) => result.map_err(anyhow::Error::from),
+        () = shutdown_signal() => {
+            println!("Berth agent stopped; its containers keep running");
+            Ok(())
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

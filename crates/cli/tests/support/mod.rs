@@ -29,10 +29,14 @@ pub struct Berth {
     pub endpoint: String,
     /// Pass `--root-access-key`/`--root-secret-key` on start.
     pub give_root_key: bool,
-    /// Extra arguments for `berth server`.
+    /// `server` (the default) or `up` (with the in-process agent).
+    pub subcommand: &'static str,
+    /// Extra arguments for the subcommand.
     pub extra_args: Vec<String>,
     /// Every line the current process printed on stdout.
     pub stdout_lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The thread that reads the current process's stdout.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Berth {
@@ -42,6 +46,15 @@ impl Berth {
     }
 
     pub fn start_with(extra_args: Vec<String>) -> Berth {
+        Self::start_command("server", extra_args)
+    }
+
+    /// Starts `berth up` (server and agent in one process) with the test root key.
+    pub fn start_up(extra_args: Vec<String>) -> Berth {
+        Self::start_command("up", extra_args)
+    }
+
+    fn start_command(subcommand: &'static str, extra_args: Vec<String>) -> Berth {
         let dir = tempfile::Builder::new()
             .prefix("berth-test-")
             .tempdir()
@@ -55,8 +68,10 @@ impl Berth {
             port: 0,
             endpoint: String::new(),
             give_root_key: true,
+            subcommand,
             extra_args,
             stdout_lines: Default::default(),
+            reader: None,
         };
         berth.spawn();
         berth
@@ -85,13 +100,14 @@ impl Berth {
 
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "server already running");
+        self.endpoint.clear();
         let stderr = OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.stderr_path())
             .expect("stderr log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
-        cmd.arg("server")
+        cmd.arg(self.subcommand)
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
@@ -120,13 +136,13 @@ impl Berth {
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         self.stdout_lines = lines.clone();
         // Keep reading stdout to its end so the server never writes into a closed pipe.
-        std::thread::spawn(move || {
+        self.reader = Some(std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 lines.lock().unwrap().push(line.clone());
                 let _ = tx.send(line);
             }
-        });
+        }));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -140,6 +156,9 @@ impl Berth {
                             .and_then(|p| p.parse().ok())
                             .unwrap_or_else(|| panic!("no port in '{line}'"));
                         self.endpoint = endpoint;
+                    }
+                    // The banner ends with the "Try:" hint: once it is read, so is the key.
+                    if line.starts_with("Try:") && !self.endpoint.is_empty() {
                         self.child = Some(child);
                         return;
                     }
@@ -184,6 +203,10 @@ impl Berth {
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
+                // Its last lines (e.g. "Berth stopped") are read once the pipe closes.
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
                 return status;
             }
             if Instant::now() >= deadline {

@@ -1,0 +1,316 @@
+//! The Docker runtime, through `bollard` — the only module of Berth that speaks to Docker.
+//!
+//! Connects with the local defaults (`DOCKER_HOST`, else the unix socket) and negotiates the
+//! API version down to what the engine speaks (Docker 20.10 speaks 1.41).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_model::common::TransportProtocol;
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HostConfig, PortMap};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use futures::StreamExt;
+
+use crate::runtime::{
+    ContainerInfo, ContainerSpec, ContainerState, PortBinding, Runtime, RuntimeError,
+};
+
+/// A Docker Engine reached through its API.
+pub struct Docker {
+    client: bollard::Docker,
+}
+
+impl Docker {
+    /// Connects to the local Docker Engine and checks that it answers.
+    pub async fn connect() -> Result<Docker, RuntimeError> {
+        let client = bollard::Docker::connect_with_local_defaults().map_err(|e| {
+            RuntimeError::Failed(format!("could not set up a Docker connection: {e}"))
+        })?;
+        let client = client.negotiate_version().await.map_err(unreachable)?;
+        Ok(Docker { client })
+    }
+}
+
+fn unreachable(e: BollardError) -> RuntimeError {
+    RuntimeError::Failed(format!(
+        "could not reach the Docker Engine ({e}); is dockerd running, and may this user use its socket (DOCKER_HOST or /var/run/docker.sock)?"
+    ))
+}
+
+fn failed(e: BollardError) -> RuntimeError {
+    match e {
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => RuntimeError::NotFound(message),
+        BollardError::DockerResponseServerError { message, .. } => RuntimeError::Failed(message),
+        other => RuntimeError::Failed(other.to_string()),
+    }
+}
+
+/// `image` with an explicit tag: the pull API pulls every tag of a repository otherwise.
+fn with_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if image.contains('@') || last.contains(':') {
+        image.to_owned()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+fn port_key(p: &PortBinding) -> String {
+    format!("{}/{}", p.container_port, p.protocol.as_str())
+}
+
+fn ports_of(map: Option<&PortMap>) -> Vec<PortBinding> {
+    let mut out = Vec::new();
+    for (key, bindings) in map.into_iter().flatten() {
+        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let (Ok(container_port), protocol) = (
+            port.parse::<u16>(),
+            if proto == "udp" {
+                TransportProtocol::Udp
+            } else {
+                TransportProtocol::Tcp
+            },
+        ) else {
+            continue;
+        };
+        // Docker lists one binding per address family; the agent binds each port once.
+        if let Some(host_port) = bindings
+            .iter()
+            .flatten()
+            .filter_map(|b| b.host_port.as_deref()?.parse::<u16>().ok())
+            .next()
+        {
+            out.push(PortBinding {
+                container_port,
+                host_port,
+                protocol,
+            });
+        }
+    }
+    out.sort_by_key(|p| (p.container_port, p.protocol));
+    out
+}
+
+#[async_trait]
+impl Runtime for Docker {
+    async fn version(&self) -> Result<String, RuntimeError> {
+        let v = self.client.version().await.map_err(unreachable)?;
+        Ok(format!(
+            "DockerVersion: {}",
+            v.version.unwrap_or_else(|| "unknown".into())
+        ))
+    }
+
+    async fn pull_image(&self, image: &str) -> Result<(), RuntimeError> {
+        let image = with_tag(image);
+        let options = CreateImageOptionsBuilder::new().from_image(&image).build();
+        let mut progress = self.client.create_image(Some(options), None, None);
+        while let Some(step) = progress.next().await {
+            step.map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
+        match self.client.inspect_image(&with_tag(image)).await {
+            Ok(_) => Ok(true),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+        let bridge = spec.network_mode == "bridge";
+        let exposed: HashMap<String, HashMap<(), ()>> = spec
+            .ports
+            .iter()
+            .map(|p| (port_key(p), HashMap::new()))
+            .collect();
+        let bindings: PortMap = spec
+            .ports
+            .iter()
+            .map(|p| {
+                (
+                    port_key(p),
+                    Some(vec![bollard::models::PortBinding {
+                        host_ip: None,
+                        host_port: Some(p.host_port.to_string()),
+                    }]),
+                )
+            })
+            .collect();
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            entrypoint: spec.entry_point.clone(),
+            cmd: spec.command.clone(),
+            env: Some(spec.environment.clone()),
+            working_dir: spec.working_directory.clone(),
+            user: spec.user.clone(),
+            hostname: spec.hostname.clone(),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            host_config: Some(HostConfig {
+                network_mode: Some(spec.network_mode.clone()),
+                port_bindings: (bridge && !bindings.is_empty()).then_some(bindings),
+                cpu_shares: spec.cpu_shares,
+                memory: spec.memory_bytes,
+                memory_reservation: spec.memory_reservation_bytes,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&spec.name)
+            .build();
+        let created = self
+            .client
+            .create_container(Some(options), body)
+            .await
+            .map_err(failed)?;
+        Ok(created.id)
+    }
+
+    async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.client
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(failed)
+    }
+
+    async fn stop(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError> {
+        let seconds = i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::new().t(seconds).build();
+        match self.client.stop_container(id, Some(options)).await {
+            // 304: the container was not running.
+            Ok(())
+            | Err(BollardError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    async fn inspect(&self, id: &str) -> Result<ContainerInfo, RuntimeError> {
+        let c = self
+            .client
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(failed)?;
+        let state = c.state.unwrap_or_default();
+        let state = match state.status {
+            Some(ContainerStateStatusEnum::RUNNING)
+            | Some(ContainerStateStatusEnum::PAUSED)
+            | Some(ContainerStateStatusEnum::RESTARTING) => ContainerState::Running,
+            Some(ContainerStateStatusEnum::CREATED)
+            | Some(ContainerStateStatusEnum::EMPTY)
+            | None => ContainerState::Created,
+            Some(ContainerStateStatusEnum::EXITED)
+            | Some(ContainerStateStatusEnum::DEAD)
+            | Some(ContainerStateStatusEnum::REMOVING) => ContainerState::Exited {
+                exit_code: state.exit_code.unwrap_or_default(),
+                oom_killed: state.oom_killed.unwrap_or_default(),
+            },
+        };
+        let labels: BTreeMap<String, String> = c
+            .config
+            .and_then(|config| config.labels)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        // A stopped container has no live port map; its configured bindings still tell.
+        let ports = match c.network_settings.as_ref().and_then(|n| n.ports.as_ref()) {
+            Some(map) if !map.is_empty() => ports_of(Some(map)),
+            _ => ports_of(
+                c.host_config
+                    .as_ref()
+                    .and_then(|h| h.port_bindings.as_ref()),
+            ),
+        };
+        Ok(ContainerInfo {
+            id: c.id.unwrap_or_else(|| id.to_owned()),
+            labels,
+            state,
+            ports,
+        })
+    }
+
+    async fn list(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        let filters: HashMap<String, Vec<String>> = HashMap::from([(
+            "label".to_owned(),
+            labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        )]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries = self
+            .client
+            .list_containers(Some(options))
+            .await
+            .map_err(failed)?;
+        let mut out = Vec::new();
+        for id in summaries.into_iter().filter_map(|s| s.id) {
+            match self.inspect(&id).await {
+                Ok(info) => out.push(info),
+                // Removed between the listing and the inspection.
+                Err(RuntimeError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pulls_name_a_tag() {
+        assert_eq!(with_tag("busybox"), "busybox:latest");
+        assert_eq!(with_tag("berth-test/busybox:1"), "berth-test/busybox:1");
+        assert_eq!(with_tag("localhost:5000/app"), "localhost:5000/app:latest");
+        assert_eq!(with_tag("app@sha256:abc"), "app@sha256:abc");
+    }
+
+    #[test]
+    fn reads_port_maps() {
+        let map: PortMap = HashMap::from([
+            (
+                "8080/tcp".to_owned(),
+                Some(vec![
+                    bollard::models::PortBinding {
+                        host_ip: Some("0.0.0.0".into()),
+                        host_port: Some("49200".into()),
+                    },
+                    bollard::models::PortBinding {
+                        host_ip: Some("::".into()),
+                        host_port: Some("49200".into()),
+                    },
+                ]),
+            ),
+            ("53/udp".to_owned(), None),
+        ]);
+        assert_eq!(
+            ports_of(Some(&map)),
+            vec![PortBinding {
+                container_port: 8080,
+                host_port: 49200,
+                protocol: TransportProtocol::Tcp
+            }]
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! `berth-agent`: turns a host into a container instance of a Berth cluster.
+//!
+//! Contract: the agent registers the host (CPU = cores × 1024, memory less a reserve, reserved
+//! ports, `ecs.*` and custom attributes), then keeps the containers on the host in line with
+//! the tasks the control plane places on it, and reports every task's state back. It reaches
+//! the control plane only through `berth-client` and the public ECS API — never the store — and
+//! containers only through the [`runtime::Runtime`] trait: Docker ([`docker`], the one module
+//! that may use `bollard`) for real, [`mock`] for fast tests. Every container carries labels
+//! (cluster, container instance, task ARN, container name, task definition), so an agent that
+//! restarts with the same data directory adopts the containers still running instead of
+//! starting them again. Stopping the agent leaves the containers running.
+
+pub mod control;
+pub mod docker;
+pub mod engine;
+pub mod mock;
+pub mod ports;
+pub mod register;
+pub mod resources;
+pub mod runtime;
+pub mod spec;
+
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_client::{Client, ClientError, Credentials};
+
+use crate::control::HttpControlPlane;
+use crate::engine::{Engine, EngineConfig};
+use crate::ports::PortPicker;
+use crate::register::{AgentState, Registration};
+use crate::resources::HostResources;
+use crate::runtime::Runtime;
+
+/// Everything the agent needs to run.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The control plane, `http://HOST:PORT`.
+    pub endpoint: String,
+    pub credentials: Credentials,
+    pub region: String,
+    pub cluster: String,
+    /// Where the agent keeps its state file.
+    pub data_dir: PathBuf,
+    /// `ecs.availability-zone`.
+    pub availability_zone: String,
+    /// `ecs.instance-type`.
+    pub instance_type: String,
+    /// Custom attributes.
+    pub attributes: Vec<(String, String)>,
+    /// MiB of the host's memory kept back from tasks (ECS_RESERVED_MEMORY).
+    pub reserved_memory_mib: i64,
+    /// Host ports never given to tasks: 22, 2375, 2376 and the agent's own.
+    pub reserved_ports: Vec<u16>,
+    /// Where `hostPort: 0` draws from (ECS_DYNAMIC_HOST_PORT_RANGE).
+    pub dynamic_ports: RangeInclusive<u16>,
+    /// Default SIGTERM-to-SIGKILL wait (ECS_CONTAINER_STOP_TIMEOUT).
+    pub stop_timeout: Duration,
+    /// How often the agent asks the control plane for its tasks.
+    pub poll_interval: Duration,
+}
+
+/// Why the agent cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "cluster '{0}' does not exist; create it (aws ecs create-cluster --cluster-name {0}) and start the agent again"
+    )]
+    ClusterNotFound(String),
+    #[error("could not register with the control plane at {endpoint}")]
+    Register {
+        endpoint: String,
+        #[source]
+        source: ClientError,
+    },
+    #[error("{0}")]
+    State(String),
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Connects to Docker, retrying with a plain-words warning while it cannot be reached.
+async fn connect_docker() -> (docker::Docker, String) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let attempt = async {
+            let d = docker::Docker::connect().await?;
+            let v = d.version().await?;
+            Ok::<_, runtime::RuntimeError>((d, v))
+        };
+        match attempt.await {
+            Ok(found) => return found,
+            Err(e) => {
+                tracing::error!(
+                    "the agent cannot run containers: {e}; retrying in {backoff:?} (with `berth up`, pass --no-agent to run without Docker)"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Runs the agent until the future is dropped: waits for Docker, registers, then reconciles
+/// every `poll_interval`. Returns only on an error the agent cannot get past by retrying.
+pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
+    let client = Client::new(&config.endpoint, config.credentials.clone(), &config.region)
+        .map_err(|e| AgentError::Config(e.to_string()))?;
+    let resources = HostResources::detect(config.reserved_memory_mib, &config.reserved_ports)
+        .map_err(AgentError::Config)?;
+    let mut state = AgentState::load(&config.data_dir).map_err(AgentError::State)?;
+    if state.cluster != config.cluster {
+        state = AgentState {
+            cluster: config.cluster.clone(),
+            container_instance_arn: None,
+        };
+    }
+    let (docker, docker_version) = connect_docker().await;
+    let mut attributes = vec![
+        ("ecs.os-type".to_owned(), "linux".to_owned()),
+        (
+            "ecs.cpu-architecture".to_owned(),
+            register::cpu_architecture().to_owned(),
+        ),
+        ("ecs.instance-type".to_owned(), config.instance_type.clone()),
+        (
+            "ecs.availability-zone".to_owned(),
+            config.availability_zone.clone(),
+        ),
+    ];
+    attributes.extend(config.attributes.iter().cloned());
+    let registration = Registration {
+        cluster: &config.cluster,
+        resources: &resources,
+        attributes: &attributes,
+        docker_version: &docker_version,
+    };
+    let mut backoff = Duration::from_secs(1);
+    let instance_arn = loop {
+        match register::register(
+            &client,
+            &registration,
+            state.container_instance_arn.as_deref(),
+        )
+        .await
+        {
+            Ok(arn) => break arn,
+            Err(e @ ClientError::Transport { .. }) => {
+                tracing::warn!("{e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(e) if e.code() == Some("ClusterNotFoundException") => {
+                return Err(AgentError::ClusterNotFound(config.cluster.clone()));
+            }
+            Err(source) => {
+                return Err(AgentError::Register {
+                    endpoint: config.endpoint.clone(),
+                    source,
+                });
+            }
+        }
+    };
+    state.container_instance_arn = Some(instance_arn.clone());
+    state.save(&config.data_dir).map_err(AgentError::State)?;
+    tracing::info!(cluster = %config.cluster, container_instance = %instance_arn, "registered");
+    let runtime: Arc<dyn Runtime> = Arc::new(docker);
+    let control = Arc::new(HttpControlPlane::new(
+        client,
+        config.cluster.clone(),
+        instance_arn.clone(),
+    ));
+    let engine_config = EngineConfig {
+        cluster: config.cluster.clone(),
+        container_instance_arn: instance_arn,
+        default_stop_timeout: config.stop_timeout,
+        monitor_interval: Duration::from_millis(500),
+        probe: ports::is_free,
+    };
+    let mut engine = loop {
+        match Engine::new(
+            runtime.clone(),
+            control.clone(),
+            PortPicker::new(config.dynamic_ports.clone(), config.reserved_ports.clone()),
+            engine_config.clone(),
+        )
+        .await
+        {
+            Ok(engine) => break engine,
+            Err(e) => {
+                tracing::warn!("could not list this instance's containers: {e}; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    };
+    let mut failing = false;
+    loop {
+        match engine.tick().await {
+            Ok(()) if failing => {
+                tracing::info!("the control plane answers again");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if !failing {
+                    tracing::warn!("could not get this instance's tasks: {e}");
+                }
+                failing = true;
+            }
+        }
+        tokio::time::sleep(config.poll_interval).await;
+    }
+}

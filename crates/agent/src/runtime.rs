@@ -1,0 +1,122 @@
+//! The container runtime seam: what the engine needs from Docker (or from the in-memory mock
+//! in tests), in the engine's own vocabulary rather than Docker's.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_model::common::TransportProtocol;
+
+/// Labels every container the agent starts carries, so that a restarted agent finds its own.
+pub mod labels {
+    pub const CLUSTER: &str = "com.berth.cluster";
+    pub const CONTAINER_INSTANCE: &str = "com.berth.container-instance";
+    pub const TASK_ARN: &str = "com.berth.task-arn";
+    pub const CONTAINER_NAME: &str = "com.berth.container-name";
+    pub const TASK_DEFINITION: &str = "com.berth.task-definition";
+}
+
+/// One port mapping of a container: `host_port` 0 until the engine picks a dynamic port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortBinding {
+    pub container_port: u16,
+    pub host_port: u16,
+    pub protocol: TransportProtocol,
+}
+
+/// What to create: a container definition resolved against the task and the host.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerSpec {
+    /// The runtime's container name (unique per task and container).
+    pub name: String,
+    pub image: String,
+    pub entry_point: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+    /// `NAME=VALUE` pairs, in definition order.
+    pub environment: Vec<String>,
+    pub working_directory: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// `bridge` (the default), `host` or `none`.
+    pub network_mode: String,
+    pub ports: Vec<PortBinding>,
+    /// Relative CPU weight (task definition `cpu` units; Docker's minimum is 2).
+    pub cpu_shares: Option<i64>,
+    /// Hard limit: the kernel OOM-kills the container past it.
+    pub memory_bytes: Option<i64>,
+    /// Soft limit.
+    pub memory_reservation_bytes: Option<i64>,
+}
+
+/// Where a container is in its life, as the runtime sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerState {
+    Created,
+    Running,
+    Exited { exit_code: i64, oom_killed: bool },
+}
+
+/// A container as the runtime reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub labels: BTreeMap<String, String>,
+    pub state: ContainerState,
+    /// The host ports bound to container ports.
+    pub ports: Vec<PortBinding>,
+}
+
+impl ContainerInfo {
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels.get(name).map(String::as_str)
+    }
+}
+
+/// Why a runtime call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeError {
+    /// The image, or the container, does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Any other failure, with the runtime's own words.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A container runtime. Implementations: [`crate::docker::Docker`] and [`crate::mock::Mock`].
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// The runtime's version, e.g. `DockerVersion: 20.10.24`; fails when it is unreachable.
+    async fn version(&self) -> Result<String, RuntimeError>;
+    /// Pulls `image` from its registry.
+    async fn pull_image(&self, image: &str) -> Result<(), RuntimeError>;
+    /// Whether `image` is in the local image cache.
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError>;
+    /// Creates (does not start) a container; returns its id.
+    async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
+    async fn start(&self, id: &str) -> Result<(), RuntimeError>;
+    /// SIGTERM, then SIGKILL after `timeout`; returns once the container has stopped.
+    async fn stop(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError>;
+    async fn inspect(&self, id: &str) -> Result<ContainerInfo, RuntimeError>;
+    /// Every container (running or not) that carries all of `labels`.
+    async fn list(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerInfo>, RuntimeError>;
+}
+
+/// How the agent gets images (ECS_IMAGE_PULL_BEHAVIOR's `default`): pull, and if the pull
+/// fails use the cached image when there is one. Returns whether a pull succeeded, or the
+/// reason the image cannot be had (ECS's `CannotPullContainerError: …`).
+pub async fn ensure_image(runtime: &dyn Runtime, image: &str) -> Result<bool, String> {
+    match runtime.pull_image(image).await {
+        Ok(()) => Ok(true),
+        Err(pull) => match runtime.has_image(image).await {
+            Ok(true) => {
+                tracing::debug!(image, error = %pull, "pull failed; using the cached image");
+                Ok(false)
+            }
+            _ => Err(format!(
+                "CannotPullContainerError: could not pull image '{image}' and it is not cached on this host: {pull}"
+            )),
+        },
+    }
+}

@@ -1,0 +1,152 @@
+//! `berth agent`'s flags and environment variables (the ECS agent's names where it has them),
+//! and the agent settings `berth up` uses for its in-process agent.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use berth_agent::AgentConfig;
+use berth_agent::ports::{DEFAULT_RANGE, DEFAULT_RESERVED, parse_range};
+use berth_client::Credentials;
+use clap::Args;
+
+#[derive(Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// The control plane's endpoint, e.g. http://10.0.0.5:9180.
+    #[arg(long, env = "BERTH_SERVER")]
+    server: String,
+    /// The cluster to join.
+    #[arg(long, env = "ECS_CLUSTER", default_value = "default")]
+    cluster: String,
+    /// Access key id the agent signs its requests with.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    access_key_id: String,
+    /// Secret access key, with --access-key-id.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    secret_access_key: String,
+    /// Region the cluster lives in.
+    #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Where the agent keeps its state (the container instance it registered as)
+    /// [default: the user's data directory, e.g. ~/.local/share/berth/agent].
+    #[arg(long, env = "ECS_DATADIR")]
+    data_dir: Option<PathBuf>,
+    /// The `ecs.availability-zone` attribute [default: the region followed by `a`].
+    #[arg(long, env = "BERTH_AVAILABILITY_ZONE")]
+    availability_zone: Option<String>,
+    /// The `ecs.instance-type` attribute.
+    #[arg(long, env = "BERTH_INSTANCE_TYPE", default_value = "berth.host")]
+    instance_type: String,
+    /// A custom attribute, NAME=VALUE; may be repeated.
+    #[arg(long = "attribute", value_name = "NAME=VALUE")]
+    attributes: Vec<String>,
+    /// MiB of memory kept back from tasks.
+    #[arg(long, env = "ECS_RESERVED_MEMORY", default_value_t = 0)]
+    reserved_memory: i64,
+    /// Range `hostPort: 0` draws from, START-END.
+    #[arg(
+        long,
+        env = "ECS_DYNAMIC_HOST_PORT_RANGE",
+        default_value = "49153-65535"
+    )]
+    dynamic_port_range: String,
+    /// Seconds between SIGTERM and SIGKILL for containers without `stopTimeout`.
+    #[arg(long, env = "ECS_CONTAINER_STOP_TIMEOUT", default_value_t = 30)]
+    stop_timeout: u64,
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    dirs::data_dir()
+        .map(|d| d.join("berth").join("agent"))
+        .context("could not find the user's data directory; pass --data-dir")
+}
+
+fn parse_attribute(s: &str) -> anyhow::Result<(String, String)> {
+    let (name, value) = s
+        .split_once('=')
+        .with_context(|| format!("--attribute '{s}': write it as NAME=VALUE"))?;
+    anyhow::ensure!(!name.is_empty(), "--attribute '{s}': the name is empty");
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+impl AgentArgs {
+    pub fn resolve(self) -> anyhow::Result<AgentConfig> {
+        let attributes = self
+            .attributes
+            .iter()
+            .map(|a| parse_attribute(a))
+            .collect::<anyhow::Result<_>>()?;
+        let dynamic_ports = parse_range(&self.dynamic_port_range).map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(self.stop_timeout >= 1, "--stop-timeout: at least 1 second");
+        Ok(AgentConfig {
+            endpoint: self.server,
+            credentials: Credentials {
+                access_key_id: self.access_key_id,
+                secret_access_key: self.secret_access_key,
+            },
+            availability_zone: self
+                .availability_zone
+                .unwrap_or_else(|| format!("{}a", self.region)),
+            region: self.region,
+            cluster: self.cluster,
+            data_dir: match self.data_dir {
+                Some(dir) => dir,
+                None => default_data_dir()?,
+            },
+            instance_type: self.instance_type,
+            attributes,
+            reserved_memory_mib: self.reserved_memory,
+            reserved_ports: DEFAULT_RESERVED.to_vec(),
+            dynamic_ports,
+            stop_timeout: Duration::from_secs(self.stop_timeout),
+            poll_interval: Duration::from_secs(1),
+        })
+    }
+}
+
+/// The agent `berth up` runs beside the server: cluster `default`, the root key, state under
+/// the server's data directory, and the server's own port reserved.
+pub fn local(
+    endpoint: String,
+    credentials: Credentials,
+    region: String,
+    data_dir: PathBuf,
+    server_port: u16,
+) -> AgentConfig {
+    let mut reserved_ports = DEFAULT_RESERVED.to_vec();
+    reserved_ports.push(server_port);
+    AgentConfig {
+        endpoint,
+        credentials,
+        availability_zone: format!("{region}a"),
+        region,
+        cluster: "default".into(),
+        data_dir: data_dir.join("agent"),
+        instance_type: "berth.host".into(),
+        attributes: Vec::new(),
+        reserved_memory_mib: 0,
+        reserved_ports,
+        dynamic_ports: DEFAULT_RANGE,
+        stop_timeout: Duration::from_secs(30),
+        poll_interval: Duration::from_secs(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_attributes() {
+        assert_eq!(
+            parse_attribute("stack=prod").unwrap(),
+            ("stack".to_owned(), "prod".to_owned())
+        );
+        assert_eq!(
+            parse_attribute("flag=").unwrap(),
+            ("flag".to_owned(), String::new())
+        );
+        assert!(parse_attribute("novalue").is_err());
+        assert!(parse_attribute("=x").is_err());
+    }
+}
