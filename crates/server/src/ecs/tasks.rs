@@ -818,6 +818,25 @@ async fn submit(
                 && task.last_status.can_transition_to(next)
             {
                 if next == TaskStatus::Stopped {
+                    // The agent stopped the task on its own: an essential container exited
+                    // (it reported the exit code), or the task never got going.
+                    if task.stop_code.is_none() {
+                        let essential_exited = definition_of(db, ctx, &task).is_some_and(|d| {
+                            d.definition.container_definitions.iter().any(|def| {
+                                def.is_essential()
+                                    && task.containers.iter().any(|c| {
+                                        def.name.as_deref() == Some(c.name.as_str())
+                                            && c.last_status == ContainerStatus::Stopped
+                                            && c.exit_code.is_some()
+                                    })
+                            })
+                        });
+                        task.stop_code = Some(if essential_exited {
+                            TaskStopCode::EssentialContainerExited
+                        } else {
+                            TaskStopCode::TaskFailedToStart
+                        });
+                    }
                     writes = finish(db, ctx, &cluster, &mut task, writes);
                 } else {
                     task.advance_to(next, ctx.now);
