@@ -218,3 +218,88 @@ async fn a_rolling_update_keeps_both_bounds_at_every_tick() {
     // 50% / 150% of 4 cannot replace all four at once: it takes two rounds.
     assert!(ticks >= 2, "completed in {ticks} ticks");
 }
+
+#[tokio::test]
+async fn the_circuit_breaker_trips_and_rolls_back() {
+    let h = cluster_with_web().await;
+    h.ok(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web:1", "desiredCount": 2,
+               "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    h.agent_catches_up().await;
+    tick_once(&h.app).await;
+    assert_eq!(
+        h.service().await["deployments"][0]["rolloutState"],
+        "COMPLETED"
+    );
+
+    h.ok(
+        "UpdateService",
+        json!({"service": "web", "taskDefinition": "web:2"}),
+    )
+    .await;
+    // Every task of the new revision fails before it runs; the threshold for 2 tasks is 3.
+    let mut ticks = 0;
+    let s = loop {
+        tick_once(&h.app).await;
+        let s = h.service().await;
+        let tripped = s["events"].as_array().unwrap().iter().any(|e| {
+            e["message"].as_str().unwrap().contains(
+                "deployment failed: ECS deployment circuit breaker: tasks failed to start.",
+            )
+        });
+        if tripped {
+            break s;
+        }
+        for t in h.tasks("RUNNING").await {
+            if t["lastStatus"] == "PENDING"
+                && t["taskDefinitionArn"].as_str().unwrap().ends_with("web:2")
+            {
+                h.report(&t, "STOPPED").await;
+            }
+        }
+        ticks += 1;
+        assert!(ticks < 10, "the breaker never tripped: {s}");
+    };
+    // Two failures a round: it trips in the round that reaches three.
+    assert_eq!(ticks, 2, "{s}");
+    let primary = &s["deployments"][0];
+    assert_eq!(primary["status"], "PRIMARY");
+    assert!(
+        primary["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with("web:1"),
+        "{s}"
+    );
+    assert!(
+        primary["rolloutStateReason"]
+            .as_str()
+            .unwrap()
+            .contains("rolling back"),
+        "{s}"
+    );
+    assert!(s["taskDefinition"].as_str().unwrap().ends_with("web:1"));
+    let failed_tasks = h.tasks("STOPPED").await;
+    assert!(
+        failed_tasks
+            .iter()
+            .filter(|t| t["stopCode"] == "TaskFailedToStart")
+            .count()
+            >= 3,
+        "{failed_tasks:?}"
+    );
+
+    // The rollback settles on the old revision with the desired count.
+    for _ in 0..10 {
+        h.agent_catches_up().await;
+        tick_once(&h.app).await;
+    }
+    let s = h.service().await;
+    assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(s["deployments"][0]["rolloutState"], "COMPLETED", "{s}");
+    assert_eq!(count(&s, "runningCount"), 2);
+}
