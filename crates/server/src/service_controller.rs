@@ -22,6 +22,7 @@ use crate::records::{StoredTaskDefinition, keys};
 use crate::tally::{self, Tally};
 use crate::{App, Ctx};
 use berth_api::ApiError;
+use berth_model::container_instance::{ContainerInstance, ContainerInstanceStatus};
 use berth_model::placement::{check_constraints, check_strategies};
 use berth_model::service::{
     Deployment, DeploymentRolloutState, DeploymentStatus, SchedulingStrategy, Service,
@@ -180,7 +181,32 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
         .map(|d| counts(db, &tasks_prefix, &d.id))
         .collect();
     let stopping: i32 = all.iter().map(|c| c.stopping).sum();
-    let tasks: Vec<DeploymentTasks> = all.iter().map(|c| c.meant_to_run).collect();
+    let mut tasks: Vec<DeploymentTasks> = all.iter().map(|c| c.meant_to_run).collect();
+    // Tasks on DRAINING instances move: they drain like an older deployment, and the primary
+    // replaces them elsewhere.
+    let draining = draining_instances(db, ctx, cluster, &group_of(&name));
+    let live = if draining.is_empty() {
+        Vec::new()
+    } else {
+        live_tasks(db, &tasks_prefix, &service, &draining)
+    };
+    let mut moving = DeploymentTasks::default();
+    for t in live.iter().filter(|t| t.on_draining) {
+        let slot = if t.running {
+            &mut moving.running
+        } else {
+            &mut moving.pending
+        };
+        *slot += 1;
+        if let Some(d) = tasks.get_mut(t.deployment) {
+            if t.running {
+                d.running -= 1;
+            } else {
+                d.pending -= 1;
+            }
+        }
+    }
+    tasks.push(moving);
     let may_start = service.status == ServiceStatus::Active
         && service
             .deployments
@@ -197,35 +223,32 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
         may_start,
     );
 
-    // Stops: the chosen tasks of each deployment, pending ones first.
+    // Stops: pending tasks first, then those on the instances that run the most of this
+    // service, so that spread stays balanced.
     let mut stopped_arns = Vec::new();
-    for (d, stop) in service.deployments.iter().zip(&step.stop) {
-        if stop.total() == 0 {
-            continue;
-        }
-        let (mut pending, mut running) = (stop.pending, stop.running);
-        db.scan::<Task>(&tasks_prefix, |task_key, t| {
-            if t.started_by.as_deref() == Some(d.id.as_str())
-                && t.desired_status != DesiredStatus::Stopped
-            {
-                let take = if t.last_status == TaskStatus::Running {
-                    &mut running
-                } else if t.last_status.is_pending() {
-                    &mut pending
+    if step.stop.iter().any(|s| s.total() > 0) {
+        let live = if live.is_empty() {
+            live_tasks(db, &tasks_prefix, &service, &draining)
+        } else {
+            live
+        };
+        let moving_slot = service.deployments.len();
+        for (slot, stop) in step.stop.iter().enumerate() {
+            let candidates = live.iter().filter(|t| {
+                if slot == moving_slot {
+                    t.on_draining
                 } else {
-                    return true;
-                };
-                if *take > 0 {
-                    *take -= 1;
-                    stopped_arns.push(t.task_arn.clone());
-                    stops.push((
-                        task_key.to_string(),
-                        format!("Task stopped by the service scheduler of service {name}."),
-                    ));
+                    !t.on_draining && t.deployment == slot
                 }
+            });
+            for t in choose(candidates, *stop) {
+                stopped_arns.push(t.arn.clone());
+                stops.push((
+                    t.key.clone(),
+                    format!("Task stopped by the service scheduler of service {name}."),
+                ));
             }
-            pending + running > 0
-        });
+        }
     }
     if !stopped_arns.is_empty() {
         let ids: Vec<String> = stopped_arns
@@ -276,6 +299,84 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
         d.updated_at = ctx.now;
     });
     Ok((writes.expect_unchanged(&current).put(key, service), stops))
+}
+
+/// A task of the service that is meant to run, as the stop choice sees it.
+struct Live {
+    key: String,
+    arn: String,
+    /// Index of its deployment in the service's list (past the end: none of them).
+    deployment: usize,
+    running: bool,
+    on_draining: bool,
+    instance: String,
+}
+
+/// The DRAINING instances of the cluster that still run tasks of `group`.
+fn draining_instances(db: &Db, ctx: &Ctx, cluster: &str, group: &str) -> Vec<String> {
+    db.list::<ContainerInstance>(&keys::instances(&ctx.region, cluster))
+        .into_iter()
+        .filter(|i| i.value.status == ContainerInstanceStatus::Draining)
+        .map(|i| i.value.container_instance_arn)
+        .filter(|arn| db.task_groups_on(arn).get(group).is_some_and(|n| *n > 0))
+        .collect()
+}
+
+/// The service's tasks that are meant to run (one scan of the cluster's tasks).
+fn live_tasks(db: &Db, tasks_prefix: &str, service: &Service, draining: &[String]) -> Vec<Live> {
+    let group = group_of(&service.service_name);
+    let mut out = Vec::new();
+    db.scan::<Task>(tasks_prefix, |key, t| {
+        if t.group.as_deref() == Some(group.as_str())
+            && t.desired_status != DesiredStatus::Stopped
+            && t.last_status != TaskStatus::Stopped
+        {
+            let instance = t.container_instance_arn.clone().unwrap_or_default();
+            out.push(Live {
+                key: key.to_string(),
+                arn: t.task_arn.clone(),
+                deployment: service
+                    .deployments
+                    .iter()
+                    .position(|d| t.started_by.as_deref() == Some(d.id.as_str()))
+                    .unwrap_or(usize::MAX),
+                running: t.last_status == TaskStatus::Running,
+                on_draining: draining.contains(&instance),
+                instance,
+            });
+        }
+        true
+    });
+    out
+}
+
+/// Picks `stop.pending` pending and `stop.running` running tasks, each time from the instance
+/// that runs the most of them, so what stays is spread as evenly as it can be.
+fn choose<'a>(candidates: impl Iterator<Item = &'a Live>, stop: DeploymentTasks) -> Vec<&'a Live> {
+    let mut left: Vec<&Live> = candidates.collect();
+    left.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut per_instance: std::collections::HashMap<&str, usize> = Default::default();
+    for t in &left {
+        *per_instance.entry(t.instance.as_str()).or_default() += 1;
+    }
+    let mut chosen = Vec::new();
+    for (running, n) in [(false, stop.pending), (true, stop.running)] {
+        for _ in 0..n {
+            let best = left
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.running == running)
+                .max_by_key(|(i, t)| (per_instance[t.instance.as_str()], std::cmp::Reverse(*i)))
+                .map(|(i, _)| i);
+            let Some(i) = best else { break };
+            let t = left.remove(i);
+            if let Some(n) = per_instance.get_mut(t.instance.as_str()) {
+                *n -= 1;
+            }
+            chosen.push(t);
+        }
+    }
+    chosen
 }
 
 /// Marks the primary FAILED when its failed tasks reach the threshold, and rolls back to the

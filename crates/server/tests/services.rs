@@ -303,3 +303,108 @@ async fn the_circuit_breaker_trips_and_rolls_back() {
     assert_eq!(s["deployments"][0]["rolloutState"], "COMPLETED", "{s}");
     assert_eq!(count(&s, "runningCount"), 2);
 }
+
+async fn instance(h: &Harness) -> String {
+    h.ok(
+        "RegisterContainerInstance",
+        json!({"totalResources": [
+            {"name": "CPU", "type": "INTEGER", "integerValue": 4096},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096}
+        ]}),
+    )
+    .await["containerInstance"]["containerInstanceArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The instance each task meant to run is on, for tasks of `group`.
+async fn placements(h: &Harness, group: &str) -> Vec<String> {
+    h.tasks("RUNNING")
+        .await
+        .into_iter()
+        .filter(|t| t["group"] == group)
+        .map(|t| t["containerInstanceArn"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn service_tasks_leave_a_draining_instance_standalone_tasks_stay() {
+    let h = harness().await;
+    let (a, b) = (instance(&h).await, instance(&h).await);
+    h.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "web:1", "memory": 128}]}),
+    )
+    .await;
+    h.ok(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    h.agent_catches_up().await;
+    let mut on = placements(&h, "service:web").await;
+    on.sort();
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    assert_eq!(on, both, "spread puts one task on each instance");
+    h.ok(
+        "StartTask",
+        json!({"taskDefinition": "web", "containerInstances": [a.clone()], "group": "batch"}),
+    )
+    .await;
+
+    h.ok(
+        "UpdateContainerInstancesState",
+        json!({"containerInstances": [a.clone()], "status": "DRAINING"}),
+    )
+    .await;
+    for _ in 0..6 {
+        tick_once(&h.app).await;
+        // Never below 100% healthy while moving.
+        let s = h.service().await;
+        assert!(count(&s, "runningCount") >= 2, "{s}");
+        h.agent_catches_up().await;
+    }
+    assert_eq!(
+        placements(&h, "service:web").await,
+        vec![b.clone(), b.clone()]
+    );
+    assert_eq!(
+        placements(&h, "batch").await,
+        vec![a.clone()],
+        "standalone tasks stay"
+    );
+    assert_eq!(count(&h.service().await, "runningCount"), 2);
+}
+
+#[tokio::test]
+async fn scaling_in_keeps_the_spread_even() {
+    let h = harness().await;
+    let instances = [instance(&h).await, instance(&h).await, instance(&h).await];
+    h.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "web:1", "memory": 128}]}),
+    )
+    .await;
+    h.ok(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 6}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    h.agent_catches_up().await;
+    h.ok(
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 3}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    h.agent_catches_up().await;
+    let mut on = placements(&h, "service:web").await;
+    on.sort();
+    let mut expected = instances.to_vec();
+    expected.sort();
+    assert_eq!(on, expected, "one task left on each instance");
+}
