@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use berth_client::{Client, ClientError};
-use berth_model::task::{ContainerStatus, NetworkBinding, Task, TaskStatus};
+use berth_model::task::{ContainerStatus, HealthStatus, NetworkBinding, Task, TaskStatus};
 use berth_model::task_definition::TaskDefinition;
 use berth_model::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,9 @@ pub struct ContainerStateChange {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub network_bindings: Vec<NetworkBinding>,
+    /// Berth's addition to the AWS shape (ECS learns health through its own channel); UNKNOWN
+    /// for a container without a health check.
+    pub health_status: HealthStatus,
 }
 
 /// SubmitTaskStateChange's input, less the cluster.
@@ -42,6 +45,8 @@ pub struct TaskStateChange {
     pub pull_stopped_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_stopped_at: Option<Timestamp>,
+    /// Berth's addition to the AWS shape: the task's health, from its essential containers'.
+    pub health_status: HealthStatus,
 }
 
 /// What the engine needs from the control plane.

@@ -8,16 +8,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_model::common::TransportProtocol;
+use berth_model::task::HealthStatus;
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HostConfig, PortMap};
+use bollard::models::{
+    ContainerCreateBody, ContainerStateStatusEnum, HealthConfig, HealthStatusEnum, HostConfig,
+    HostConfigLogConfig, PortMap, ResourcesUlimits, VolumeCreateOptions,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
-    StopContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures::StreamExt;
 
 use crate::runtime::{
-    ContainerInfo, ContainerSpec, ContainerState, PortBinding, Runtime, RuntimeError,
+    ContainerInfo, ContainerSpec, ContainerState, HealthCheckSpec, PortBinding, Runtime,
+    RuntimeError, VolumeSpec,
 };
 
 /// A Docker Engine reached through its API.
@@ -61,6 +66,37 @@ fn with_tag(image: &str) -> String {
     } else {
         format!("{image}:latest")
     }
+}
+
+/// Nanoseconds, as Docker's health check durations are given.
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn health_config(h: &HealthCheckSpec) -> HealthConfig {
+    HealthConfig {
+        test: Some(h.test.clone()),
+        interval: Some(nanos(h.interval)),
+        timeout: Some(nanos(h.timeout)),
+        retries: Some(i64::from(h.retries)),
+        start_period: Some(nanos(h.start_period)),
+        start_interval: None,
+    }
+}
+
+/// Docker's health verdict in ECS's words; `None` when the container has no health check.
+fn health_of(status: Option<HealthStatusEnum>) -> Option<HealthStatus> {
+    match status? {
+        HealthStatusEnum::HEALTHY => Some(HealthStatus::Healthy),
+        HealthStatusEnum::UNHEALTHY => Some(HealthStatus::Unhealthy),
+        HealthStatusEnum::STARTING => Some(HealthStatus::Unknown),
+        HealthStatusEnum::NONE | HealthStatusEnum::EMPTY => None,
+    }
+}
+
+/// `Some(items)` unless there are none, so Docker keeps its defaults.
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
 }
 
 fn port_key(p: &PortBinding) -> String {
@@ -159,12 +195,40 @@ impl Runtime for Docker {
             hostname: spec.hostname.clone(),
             labels: Some(spec.labels.clone().into_iter().collect()),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            healthcheck: spec.health_check.as_ref().map(health_config),
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network_mode.clone()),
                 port_bindings: (bridge && !bindings.is_empty()).then_some(bindings),
                 cpu_shares: spec.cpu_shares,
                 memory: spec.memory_bytes,
                 memory_reservation: spec.memory_reservation_bytes,
+                binds: non_empty(spec.binds.clone()),
+                volumes_from: non_empty(spec.volumes_from.clone()),
+                links: non_empty(spec.links.clone()),
+                extra_hosts: non_empty(spec.extra_hosts.clone()),
+                dns: non_empty(spec.dns_servers.clone()),
+                dns_search: non_empty(spec.dns_search_domains.clone()),
+                ulimits: non_empty(
+                    spec.ulimits
+                        .iter()
+                        .map(|u| ResourcesUlimits {
+                            name: Some(u.name.clone()),
+                            soft: Some(u.soft),
+                            hard: Some(u.hard),
+                        })
+                        .collect(),
+                ),
+                readonly_rootfs: spec.readonly_root_filesystem.then_some(true),
+                privileged: spec.privileged.then_some(true),
+                init: spec.init.then_some(true),
+                cap_add: non_empty(spec.cap_add.clone()),
+                cap_drop: non_empty(spec.cap_drop.clone()),
+                shm_size: spec.shm_size_bytes,
+                tmpfs: (!spec.tmpfs.is_empty()).then(|| spec.tmpfs.clone().into_iter().collect()),
+                log_config: spec.log.as_ref().map(|log| HostConfigLogConfig {
+                    typ: Some(log.driver.clone()),
+                    config: Some(log.options.clone().into_iter().collect()),
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -210,6 +274,7 @@ impl Runtime for Docker {
             .await
             .map_err(failed)?;
         let state = c.state.unwrap_or_default();
+        let health = health_of(state.health.as_ref().and_then(|h| h.status));
         let state = match state.status {
             Some(ContainerStateStatusEnum::RUNNING)
             | Some(ContainerStateStatusEnum::PAUSED)
@@ -244,6 +309,7 @@ impl Runtime for Docker {
             labels,
             state,
             ports,
+            health,
         })
     }
 
@@ -271,6 +337,56 @@ impl Runtime for Docker {
             }
         }
         Ok(out)
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        let options = RemoveContainerOptionsBuilder::new().v(true).build();
+        match self.client.remove_container(id, Some(options)).await {
+            Ok(())
+            | Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    async fn has_volume(&self, name: &str) -> Result<bool, RuntimeError> {
+        match self.client.inspect_volume(name).await {
+            Ok(_) => Ok(true),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<(), RuntimeError> {
+        let options = VolumeCreateOptions {
+            name: Some(spec.name.clone()),
+            driver: spec.driver.clone(),
+            driver_opts: Some(spec.driver_options.clone().into_iter().collect()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            cluster_volume_spec: None,
+        };
+        self.client
+            .create_volume(options)
+            .await
+            .map(|_| ())
+            .map_err(failed)
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        match self
+            .client
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
+            Ok(())
+            | Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(failed(e)),
+        }
     }
 }
 

@@ -7,16 +7,19 @@
 //! longer desired — stops the rest (SIGTERM, then SIGKILL after `stopTimeout`) and reports
 //! STOPPED. Containers that carry this instance's labels when the engine starts are adopted by
 //! their task's manager instead of started again; those of tasks no longer desired are stopped
-//! and reported.
+//! and reported. Containers start once their `dependsOn` conditions hold and stop in
+//! reverse dependency order; health checks give container and task health, restart policies
+//! restart containers that exit, and a stopped task's containers are removed after
+//! `task_cleanup_wait`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use berth_client::ClientError;
 use berth_model::common::TransportProtocol;
-use berth_model::task::{ContainerStatus, NetworkBinding, Task, TaskStatus};
-use berth_model::task_definition::TaskDefinition;
+use berth_model::task::{ContainerStatus, HealthStatus, NetworkBinding, Task, TaskStatus};
+use berth_model::task_definition::{ContainerCondition, TaskDefinition};
 use berth_model::time::Timestamp;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,7 +29,7 @@ use crate::ports::PortPicker;
 use crate::runtime::{
     ContainerInfo, ContainerState, PortBinding, Runtime, RuntimeError, ensure_image, labels,
 };
-use crate::spec::{Placement, container_spec};
+use crate::spec::{Placement, VolumeScope, container_spec, has_health_check, task_volumes};
 
 /// The task's stoppedReason when an essential container exits (ECS's words).
 pub const ESSENTIAL_EXITED: &str = "Essential container in task exited";
@@ -44,6 +47,11 @@ pub struct EngineConfig {
     pub monitor_interval: Duration,
     /// Whether a host port is free (binding it, for real; tests may pretend).
     pub probe: fn(u16, TransportProtocol) -> bool,
+    /// How long a stopped task's containers stay before they are removed
+    /// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION, 3 h).
+    pub task_cleanup_wait: Duration,
+    /// Whether containers may run privileged; a task that asks otherwise fails to start.
+    pub allow_privileged: bool,
 }
 
 struct Managed {
@@ -58,6 +66,8 @@ pub struct Engine {
     ports: Arc<Mutex<PortPicker>>,
     config: Arc<EngineConfig>,
     tasks: HashMap<String, Managed>,
+    /// Removals of stopped tasks' containers waiting for their time.
+    cleanups: Arc<Mutex<Vec<JoinHandle<()>>>>,
     /// Labelled containers found at start, by task ARN, until the first reconciliation.
     adoptable: Option<HashMap<String, Vec<ContainerInfo>>>,
 }
@@ -94,6 +104,7 @@ impl Engine {
             ports: Arc::new(Mutex::new(ports)),
             config: Arc::new(config),
             tasks: HashMap::new(),
+            cleanups: Arc::default(),
             adoptable: Some(adoptable),
         })
     }
@@ -101,6 +112,7 @@ impl Engine {
     /// One reconciliation with the control plane.
     pub async fn tick(&mut self) -> Result<(), ClientError> {
         let desired: HashSet<String> = self.control.desired_running().await?.into_iter().collect();
+        lock(&self.cleanups).retain(|c| !c.is_finished());
         // A finished manager is forgotten only once the server no longer lists its task, so a
         // listing taken just before its STOPPED report cannot start the task again.
         self.tasks
@@ -149,7 +161,25 @@ impl Engine {
                 .iter()
                 .all(|c| matches!(c.state, ContainerState::Exited { .. }));
             if stop_now && task.last_status == TaskStatus::Stopped && all_exited {
-                continue; // Old news: the server already has this task as STOPPED.
+                // Old news: the server already has this task as STOPPED; only the removal of
+                // its containers is left.
+                let placement = Placement {
+                    cluster: &self.config.cluster,
+                    container_instance_arn: &self.config.container_instance_arn,
+                    allow_privileged: self.config.allow_privileged,
+                };
+                let volumes = task_volumes(&task, &definition, &placement)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|v| v.scope == VolumeScope::Task)
+                    .map(|v| v.spec.name)
+                    .collect();
+                self.schedule_cleanup(
+                    task.task_arn.clone(),
+                    adopted.into_iter().map(|c| c.id).collect(),
+                    volumes,
+                );
+                continue;
             }
             self.spawn(task, definition, adopted, stop_now);
         }
@@ -162,12 +192,14 @@ impl Engine {
                     .insert(arn, containers);
                 continue;
             }
-            // Containers of a task the server does not know at all: stop them, report nothing.
+            // Containers of a task the server does not know at all: stop them, report
+            // nothing, remove them in time.
             let runtime = self.runtime.clone();
             let timeout = self.config.default_stop_timeout;
-            tokio::spawn(async move {
+            let wait = self.config.task_cleanup_wait;
+            let handle = tokio::spawn(async move {
                 for c in containers
-                    .into_iter()
+                    .iter()
                     .filter(|c| c.state == ContainerState::Running)
                 {
                     tracing::info!(task = %arn, container = %c.id, "stopping a container of a task the server does not know");
@@ -175,9 +207,23 @@ impl Engine {
                         tracing::warn!(container = %c.id, "could not stop the container: {e}");
                     }
                 }
+                let ids = containers.into_iter().map(|c| c.id).collect();
+                cleanup(runtime, arn, ids, Vec::new(), wait).await;
             });
+            lock(&self.cleanups).push(handle);
         }
         Ok(())
+    }
+
+    fn schedule_cleanup(&self, task: String, containers: Vec<String>, volumes: Vec<String>) {
+        let handle = tokio::spawn(cleanup(
+            self.runtime.clone(),
+            task,
+            containers,
+            volumes,
+            self.config.task_cleanup_wait,
+        ));
+        lock(&self.cleanups).push(handle);
     }
 
     fn spawn(
@@ -195,6 +241,7 @@ impl Engine {
             self.runtime.clone(),
             self.control.clone(),
             self.ports.clone(),
+            self.cleanups.clone(),
             self.config.clone(),
         );
         let handle = tokio::spawn(run.run(adopted, stop_rx));
@@ -212,10 +259,14 @@ impl Engine {
 }
 
 impl Drop for Engine {
-    /// The managers end with the engine; the containers go on running, to be adopted later.
+    /// The managers (and pending removals) end with the engine; the containers go on running,
+    /// to be adopted later.
     fn drop(&mut self) {
         for m in self.tasks.values() {
             m.handle.abort();
+        }
+        for c in lock(&self.cleanups).iter() {
+            c.abort();
         }
     }
 }
@@ -227,15 +278,44 @@ fn now() -> Timestamp {
     Timestamp::from_millis(ms)
 }
 
+/// How a container is restarted when it exits (its `restartPolicy`, when enabled).
+struct Restart {
+    ignored_exit_codes: Vec<i32>,
+    /// How long the container must have run since its last (re)start before it is restarted.
+    attempt_period: Duration,
+    last: Option<Instant>,
+    count: u32,
+}
+
+impl Restart {
+    /// ECS's rule: restart unless the exit code is ignored or the container ran for less than
+    /// the attempt period since it last started.
+    fn should_restart(&self, exit_code: i64, started_at: Option<Instant>, now: Instant) -> bool {
+        let ignored = i32::try_from(exit_code).is_ok_and(|c| self.ignored_exit_codes.contains(&c));
+        let since = self.last.or(started_at);
+        !ignored && since.is_some_and(|s| now.duration_since(s) >= self.attempt_period)
+    }
+}
+
 /// One container of a task, as its manager tracks it.
 struct Local {
     name: String,
     essential: bool,
     stop_timeout: Duration,
+    /// Containers this one waits for before it starts (dependsOn; links and volumesFrom wait
+    /// for START), by index; the same edges order the shutdown the other way round.
+    depends_on: Vec<(usize, ContainerCondition)>,
+    /// How long COMPLETE, SUCCESS and HEALTHY dependents wait for this container after it
+    /// started (its `startTimeout`).
+    start_timeout: Option<Duration>,
+    health_checked: bool,
+    restart: Option<Restart>,
     id: Option<String>,
     status: ContainerStatus,
+    started_at: Option<Instant>,
     exit_code: Option<i32>,
     reason: Option<String>,
+    health: HealthStatus,
     ports: Vec<PortBinding>,
 }
 
@@ -258,6 +338,7 @@ impl Local {
                     ..Default::default()
                 })
                 .collect(),
+            health_status: self.health,
         }
     }
 
@@ -270,6 +351,21 @@ impl Local {
     }
 }
 
+/// Where a container's dependencies stand.
+enum Dependencies {
+    Resolved,
+    Waiting,
+    /// They never will be: the reason the task cannot run.
+    Unresolvable(String),
+}
+
+/// What one look at the running containers found.
+#[derive(Default)]
+struct Observed {
+    changed: bool,
+    essential_exit: bool,
+}
+
 /// The manager of one task.
 struct TaskRun {
     task: Task,
@@ -277,10 +373,18 @@ struct TaskRun {
     runtime: Arc<dyn Runtime>,
     control: Arc<dyn ControlPlane>,
     ports: Arc<Mutex<PortPicker>>,
+    cleanups: Arc<Mutex<Vec<JoinHandle<()>>>>,
     config: Arc<EngineConfig>,
     containers: Vec<Local>,
     pull_started_at: Option<Timestamp>,
     pull_stopped_at: Option<Timestamp>,
+}
+
+/// The ECS default of `restartPolicy.restartAttemptPeriod`.
+const DEFAULT_RESTART_ATTEMPT_PERIOD: Duration = Duration::from_secs(300);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl TaskRun {
@@ -290,23 +394,67 @@ impl TaskRun {
         runtime: Arc<dyn Runtime>,
         control: Arc<dyn ControlPlane>,
         ports: Arc<Mutex<PortPicker>>,
+        cleanups: Arc<Mutex<Vec<JoinHandle<()>>>>,
         config: Arc<EngineConfig>,
     ) -> Self {
-        let containers = definition
-            .container_definitions
+        let defs = &definition.container_definitions;
+        let index = |name: &str| defs.iter().position(|d| d.name.as_deref() == Some(name));
+        let containers = defs
             .iter()
-            .map(|c| Local {
-                name: c.name.clone().unwrap_or_default(),
-                essential: c.is_essential(),
-                stop_timeout: c
-                    .stop_timeout
-                    .and_then(|s| u64::try_from(s).ok())
-                    .map_or(config.default_stop_timeout, Duration::from_secs),
-                id: None,
-                status: ContainerStatus::Pending,
-                exit_code: None,
-                reason: None,
-                ports: Vec::new(),
+            .map(|c| {
+                let mut depends_on: Vec<(usize, ContainerCondition)> = c
+                    .depends_on
+                    .iter()
+                    .flatten()
+                    .filter_map(|d| Some((index(&d.container_name)?, d.condition)))
+                    .collect();
+                let started_first = c
+                    .links
+                    .iter()
+                    .flatten()
+                    .map(|l| l.split_once(':').map_or(l.as_str(), |(target, _)| target))
+                    .chain(
+                        c.volumes_from
+                            .iter()
+                            .flatten()
+                            .filter_map(|v| v.source_container.as_deref()),
+                    )
+                    .filter_map(index);
+                for j in started_first {
+                    if !depends_on.iter().any(|(k, _)| *k == j) {
+                        depends_on.push((j, ContainerCondition::Start));
+                    }
+                }
+                let seconds = |s: Option<i32>| {
+                    s.and_then(|s| u64::try_from(s).ok())
+                        .map(Duration::from_secs)
+                };
+                Local {
+                    name: c.name.clone().unwrap_or_default(),
+                    essential: c.is_essential(),
+                    stop_timeout: seconds(c.stop_timeout).unwrap_or(config.default_stop_timeout),
+                    depends_on,
+                    start_timeout: seconds(c.start_timeout).filter(|t| !t.is_zero()),
+                    health_checked: has_health_check(c),
+                    restart: c
+                        .restart_policy
+                        .as_ref()
+                        .filter(|p| p.enabled)
+                        .map(|p| Restart {
+                            ignored_exit_codes: p.ignored_exit_codes.clone().unwrap_or_default(),
+                            attempt_period: seconds(p.restart_attempt_period)
+                                .unwrap_or(DEFAULT_RESTART_ATTEMPT_PERIOD),
+                            last: None,
+                            count: 0,
+                        }),
+                    id: None,
+                    status: ContainerStatus::Pending,
+                    started_at: None,
+                    exit_code: None,
+                    reason: None,
+                    health: HealthStatus::Unknown,
+                    ports: Vec::new(),
+                }
             })
             .collect();
         TaskRun {
@@ -315,6 +463,7 @@ impl TaskRun {
             runtime,
             control,
             ports,
+            cleanups,
             config,
             containers,
             pull_started_at: None,
@@ -323,18 +472,22 @@ impl TaskRun {
     }
 
     fn with_ports<T>(&self, f: impl FnOnce(&mut PortPicker) -> T) -> T {
-        let mut guard = self
-            .ports
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut guard)
+        f(&mut lock(&self.ports))
+    }
+
+    fn placement(&self) -> Placement<'_> {
+        Placement {
+            cluster: &self.config.cluster,
+            container_instance_arn: &self.config.container_instance_arn,
+            allow_privileged: self.config.allow_privileged,
+        }
     }
 
     async fn run(mut self, adopted: Vec<ContainerInfo>, mut stop: watch::Receiver<bool>) {
         self.adopt(adopted);
         let mut reason = None;
         if !*stop.borrow() {
-            reason = self.start_all(&stop).await.err();
+            reason = self.start_all(&mut stop).await.err();
         }
         if reason.is_none() && !*stop.borrow() {
             self.report(TaskStatus::Running, None).await;
@@ -352,6 +505,25 @@ impl TaskRun {
                 p.release(b.host_port, b.protocol);
             }
         });
+        let volumes = task_volumes(&self.task, &self.definition, &self.placement())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| v.scope == VolumeScope::Task)
+            .map(|v| v.spec.name)
+            .collect();
+        let ids = self
+            .containers
+            .iter()
+            .filter_map(|c| c.id.clone())
+            .collect();
+        let cleanup = tokio::spawn(cleanup(
+            self.runtime.clone(),
+            self.task.task_arn.clone(),
+            ids,
+            volumes,
+            self.config.task_cleanup_wait,
+        ));
+        lock(&self.cleanups).push(cleanup);
     }
 
     fn adopt(&mut self, adopted: Vec<ContainerInfo>) {
@@ -365,13 +537,20 @@ impl TaskRun {
             tracing::info!(task = %self.task.task_arn, container = %name, id = %info.id, state = ?info.state, "adopting a container started before the agent restarted");
             local.id = Some(info.id.clone());
             local.ports = info.ports.clone();
+            local.health = info.health.unwrap_or_default();
             match info.state {
                 ContainerState::Created => local.status = ContainerStatus::Created,
-                ContainerState::Running => local.status = ContainerStatus::Running,
+                ContainerState::Running => {
+                    local.status = ContainerStatus::Running;
+                    local.started_at = Some(Instant::now());
+                }
                 ContainerState::Exited {
                     exit_code,
                     oom_killed,
-                } => local.exited(exit_code, oom_killed),
+                } => {
+                    local.started_at = Some(Instant::now());
+                    local.exited(exit_code, oom_killed);
+                }
             }
         }
         let held: Vec<PortBinding> = self
@@ -382,41 +561,151 @@ impl TaskRun {
         self.with_ports(|p| held.iter().for_each(|b| p.hold(b.host_port, b.protocol)));
     }
 
-    /// Pulls, creates and starts every container that is not running yet. `Err` is the
-    /// reason the task cannot run.
-    async fn start_all(&mut self, stop: &watch::Receiver<bool>) -> Result<(), String> {
-        for i in 0..self.containers.len() {
+    /// Creates the named volumes the task needs (task volumes, and shared ones with
+    /// `autoprovision`); a shared volume that must exist and does not fails the task.
+    async fn prepare_volumes(&self) -> Result<(), String> {
+        let volumes = task_volumes(&self.task, &self.definition, &self.placement())?;
+        for volume in volumes {
+            let name = &volume.spec.name;
+            let exists = || async {
+                self.runtime
+                    .has_volume(name)
+                    .await
+                    .map_err(|e| format!("could not look up volume '{name}': {e}"))
+            };
+            match volume.scope {
+                VolumeScope::Shared {
+                    autoprovision: false,
+                } => {
+                    if !exists().await? {
+                        return Err(format!(
+                            "shared volume '{name}' does not exist on this instance and its dockerVolumeConfiguration does not autoprovision it"
+                        ));
+                    }
+                    continue;
+                }
+                VolumeScope::Shared {
+                    autoprovision: true,
+                } if exists().await? => continue,
+                _ => {}
+            }
+            self.runtime
+                .create_volume(&volume.spec)
+                .await
+                .map_err(|e| format!("could not create volume '{name}': {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Where container `i`'s dependencies stand (ECS's rules: START once the dependency has
+    /// started, COMPLETE once it stopped, SUCCESS once it stopped with exit code 0, HEALTHY
+    /// once its health check passes; the dependency's `startTimeout` bounds the wait for the
+    /// last three).
+    fn dependencies(&self, i: usize, now: Instant) -> Dependencies {
+        let target = &self.containers[i].name;
+        for &(j, condition) in &self.containers[i].depends_on {
+            let d = &self.containers[j];
+            let stopped = d.status == ContainerStatus::Stopped;
+            let never = |why: String| {
+                Dependencies::Unresolvable(format!(
+                    "DependencyError: container '{target}' cannot start: its dependency '{}' ({condition}) {why}",
+                    d.name
+                ))
+            };
+            if stopped && d.started_at.is_none() {
+                return never("never started".into());
+            }
+            let resolved = match condition {
+                ContainerCondition::Start => d.started_at.is_some(),
+                ContainerCondition::Complete => stopped,
+                ContainerCondition::Success => match (stopped, d.exit_code) {
+                    (true, Some(0)) => true,
+                    (true, code) => {
+                        let code = code
+                            .map_or_else(|| "no exit code".into(), |c| format!("exit code {c}"));
+                        return never(format!("stopped with {code}, not 0"));
+                    }
+                    (false, _) => false,
+                },
+                ContainerCondition::Healthy => {
+                    if stopped {
+                        return never("stopped before it was healthy".into());
+                    }
+                    d.health == HealthStatus::Healthy
+                }
+            };
+            if resolved {
+                continue;
+            }
+            if condition != ContainerCondition::Start
+                && let (Some(timeout), Some(started)) = (d.start_timeout, d.started_at)
+                && now.duration_since(started) >= timeout
+            {
+                return never(format!(
+                    "was not reached within its startTimeout of {}s",
+                    timeout.as_secs()
+                ));
+            }
+            return Dependencies::Waiting;
+        }
+        Dependencies::Resolved
+    }
+
+    /// Pulls, creates and starts every container once its dependencies are resolved. `Err` is
+    /// the reason the task cannot run.
+    async fn start_all(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
+        self.prepare_volumes()
+            .await
+            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+        loop {
             if *stop.borrow() {
                 return Ok(());
             }
-            let local = &self.containers[i];
-            if local.status == ContainerStatus::Stopped {
-                if local.essential {
-                    return Err(ESSENTIAL_EXITED.into());
+            let mut waiting = false;
+            for i in 0..self.containers.len() {
+                let local = &self.containers[i];
+                match local.status {
+                    ContainerStatus::Stopped if local.essential => {
+                        return Err(ESSENTIAL_EXITED.into());
+                    }
+                    ContainerStatus::Stopped | ContainerStatus::Running => continue,
+                    _ => {}
                 }
-                continue;
+                match self.dependencies(i, Instant::now()) {
+                    Dependencies::Waiting => waiting = true,
+                    Dependencies::Unresolvable(reason) => {
+                        let local = &mut self.containers[i];
+                        local.status = ContainerStatus::Stopped;
+                        local.reason = Some(reason.clone());
+                        return Err(reason);
+                    }
+                    Dependencies::Resolved => {
+                        if let Err(reason) = self.start_one(i).await {
+                            self.containers[i].reason = Some(reason.clone());
+                            return Err(reason);
+                        }
+                    }
+                }
             }
-            if local.status == ContainerStatus::Running {
-                continue;
+            if !waiting {
+                return Ok(());
             }
-            if let Err(reason) = self.start_one(i).await {
-                let local = &mut self.containers[i];
-                local.reason = Some(reason.clone());
-                return Err(reason);
+            if self.pause(stop).await {
+                return Ok(());
+            }
+            let observed = self.observe().await;
+            if observed.changed {
+                self.report(TaskStatus::Pending, None).await;
             }
         }
-        Ok(())
     }
 
     async fn start_one(&mut self, i: usize) -> Result<(), String> {
         let definition = &self.definition.container_definitions[i];
         if self.containers[i].id.is_none() {
-            let placement = Placement {
-                cluster: &self.config.cluster,
-                container_instance_arn: &self.config.container_instance_arn,
-            };
-            let mut spec = container_spec(&self.task, &self.definition, definition, &placement)
-                .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+            let mut spec =
+                container_spec(&self.task, &self.definition, definition, &self.placement())
+                    .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
             self.pull_started_at.get_or_insert_with(now);
             let pulled = ensure_image(self.runtime.as_ref(), &spec.image).await;
             self.pull_stopped_at = Some(now());
@@ -449,77 +738,144 @@ impl TaskRun {
             .start(&id)
             .await
             .map_err(|e| format!("CannotStartContainerError: {e}"))?;
-        self.containers[i].status = ContainerStatus::Running;
+        let local = &mut self.containers[i];
+        local.status = ContainerStatus::Running;
+        local.started_at = Some(Instant::now());
         Ok(())
+    }
+
+    /// Waits one monitor interval; `true` when the task is to stop.
+    async fn pause(&self, stop: &mut watch::Receiver<bool>) -> bool {
+        tokio::select! {
+            changed = stop.changed() => match changed {
+                Ok(()) => *stop.borrow(),
+                // The engine is gone; it aborts its managers, so this is only a pause.
+                Err(_) => std::future::pending::<bool>().await,
+            },
+            () = tokio::time::sleep(self.config.monitor_interval) => false,
+        }
+    }
+
+    /// Inspects the running containers: records exits (restarting those whose restart policy
+    /// says so) and health changes.
+    async fn observe(&mut self) -> Observed {
+        let mut observed = Observed::default();
+        let now = Instant::now();
+        for local in &mut self.containers {
+            let (Some(id), ContainerStatus::Running) = (&local.id, local.status) else {
+                continue;
+            };
+            match self.runtime.inspect(id).await {
+                Ok(ContainerInfo {
+                    state:
+                        ContainerState::Exited {
+                            exit_code,
+                            oom_killed,
+                        },
+                    ..
+                }) => {
+                    if let Some(restart) = &mut local.restart
+                        && restart.should_restart(exit_code, local.started_at, now)
+                    {
+                        match self.runtime.start(id).await {
+                            Ok(()) => {
+                                restart.last = Some(now);
+                                restart.count += 1;
+                                tracing::info!(task = %self.task.task_arn, container = %local.name, exit_code, restarts = restart.count, "restarted the container, as its restart policy asks");
+                                continue;
+                            }
+                            Err(e) => {
+                                tracing::warn!(task = %self.task.task_arn, container = %local.name, "could not restart the container: {e}");
+                            }
+                        }
+                    }
+                    local.exited(exit_code, oom_killed);
+                }
+                Ok(info) => {
+                    let health = info.health.unwrap_or_default();
+                    if local.health_checked && health != local.health {
+                        tracing::info!(task = %self.task.task_arn, container = %local.name, from = ?local.health, to = ?health, "health changed");
+                        local.health = health;
+                        observed.changed = true;
+                    }
+                    continue;
+                }
+                Err(RuntimeError::NotFound(_)) => {
+                    local.status = ContainerStatus::Stopped;
+                    local.reason = Some("the container was removed outside the agent".into());
+                }
+                Err(e) => {
+                    tracing::warn!(task = %self.task.task_arn, container = %local.name, "could not inspect the container: {e}");
+                    continue;
+                }
+            }
+            observed.changed = true;
+            observed.essential_exit |= local.essential;
+        }
+        observed
     }
 
     /// Watches the running containers until the task must stop: `Some(reason)` when an
     /// essential container exited, `None` when the task is no longer desired.
     async fn monitor(&mut self, stop: &mut watch::Receiver<bool>) -> Option<String> {
         loop {
-            tokio::select! {
-                changed = stop.changed() => match changed {
-                    Ok(()) if *stop.borrow() => return None,
-                    Ok(()) => {}
-                    // The engine is gone; it aborts its managers, so this is only a pause.
-                    Err(_) => std::future::pending::<()>().await,
-                },
-                () = tokio::time::sleep(self.config.monitor_interval) => {
-                    let mut changed = false;
-                    let mut essential_exit = false;
-                    for local in &mut self.containers {
-                        let (Some(id), ContainerStatus::Running) = (&local.id, local.status) else { continue };
-                        match self.runtime.inspect(id).await {
-                            Ok(ContainerInfo { state: ContainerState::Exited { exit_code, oom_killed }, .. }) => {
-                                local.exited(exit_code, oom_killed);
-                            }
-                            Ok(_) => continue,
-                            Err(RuntimeError::NotFound(_)) => {
-                                local.status = ContainerStatus::Stopped;
-                                local.reason = Some("the container was removed outside the agent".into());
-                            }
-                            Err(e) => {
-                                tracing::warn!(task = %self.task.task_arn, container = %local.name, "could not inspect the container: {e}");
-                                continue;
-                            }
-                        }
-                        changed = true;
-                        essential_exit |= local.essential;
-                    }
-                    if essential_exit {
-                        return Some(ESSENTIAL_EXITED.into());
-                    }
-                    if changed {
-                        self.report(TaskStatus::Running, None).await;
-                    }
-                }
+            if self.pause(stop).await {
+                return None;
+            }
+            let observed = self.observe().await;
+            if observed.essential_exit {
+                return Some(ESSENTIAL_EXITED.into());
+            }
+            if observed.changed {
+                self.report(TaskStatus::Running, None).await;
             }
         }
     }
 
-    /// Stops every running container (each with its own stop timeout) and records how it ended.
+    /// Stops every container (each with its own stop timeout) in reverse dependency order —
+    /// a container stops only after those that depend on it — and records how each ended.
     async fn stop_all(&mut self) {
-        let runtime = self.runtime.clone();
-        let stops = self.containers.iter().filter_map(|local| {
+        for local in &mut self.containers {
+            if local.id.is_none() {
+                local.status = ContainerStatus::Stopped;
+            }
+        }
+        loop {
+            let live = |k: usize| self.containers[k].status != ContainerStatus::Stopped;
+            let remaining: Vec<usize> = (0..self.containers.len()).filter(|&k| live(k)).collect();
+            if remaining.is_empty() {
+                return;
+            }
+            let mut wave: Vec<usize> = remaining
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    !remaining
+                        .iter()
+                        .any(|&k| self.containers[k].depends_on.iter().any(|(j, _)| *j == i))
+                })
+                .collect();
+            if wave.is_empty() {
+                wave = remaining; // A dependency loop: stop what is left together.
+            }
+            self.stop_wave(&wave).await;
+        }
+    }
+
+    async fn stop_wave(&mut self, wave: &[usize]) {
+        let stops = wave.iter().filter_map(|&i| {
+            let local = &self.containers[i];
             let id = local.id.clone()?;
-            (local.status != ContainerStatus::Stopped).then(|| {
-                let runtime = runtime.clone();
-                let timeout = local.stop_timeout;
-                async move {
-                    let stopped = runtime.stop(&id, timeout).await;
-                    (id.clone(), stopped, runtime.inspect(&id).await)
-                }
+            let runtime = self.runtime.clone();
+            let timeout = local.stop_timeout;
+            Some(async move {
+                let stopped = runtime.stop(&id, timeout).await;
+                (i, stopped, runtime.inspect(&id).await)
             })
         });
         let results = futures::future::join_all(stops).await;
-        for (id, stopped, inspected) in results {
-            let Some(local) = self
-                .containers
-                .iter_mut()
-                .find(|c| c.id.as_deref() == Some(&id))
-            else {
-                continue;
-            };
+        for (i, stopped, inspected) in results {
+            let local = &mut self.containers[i];
             if let Err(e) = stopped {
                 tracing::warn!(task = %self.task.task_arn, container = %local.name, "could not stop the container: {e}");
             }
@@ -531,15 +887,23 @@ impl TaskRun {
                             oom_killed,
                         },
                     ..
-                }) => {
-                    local.exited(exit_code, oom_killed);
-                }
+                }) => local.exited(exit_code, oom_killed),
                 _ => local.status = ContainerStatus::Stopped,
             }
         }
-        for local in &mut self.containers {
-            local.status = ContainerStatus::Stopped;
+        for &i in wave {
+            self.containers[i].status = ContainerStatus::Stopped;
         }
+    }
+
+    /// The task's health: that of its essential containers with health checks (ECS's rule).
+    fn health(&self) -> HealthStatus {
+        HealthStatus::aggregate(
+            self.containers
+                .iter()
+                .filter(|c| c.essential && c.health_checked)
+                .map(|c| c.health),
+        )
     }
 
     /// Reports the task's state, retrying while the server cannot be reached.
@@ -552,6 +916,7 @@ impl TaskRun {
             pull_started_at: self.pull_started_at,
             pull_stopped_at: self.pull_stopped_at,
             execution_stopped_at: (status == TaskStatus::Stopped).then(now),
+            health_status: self.health(),
         };
         let mut backoff = Duration::from_millis(500);
         loop {
@@ -569,6 +934,29 @@ impl TaskRun {
             }
         }
     }
+}
+
+/// Removes a stopped task's containers and task volumes once `wait` has passed
+/// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION).
+async fn cleanup(
+    runtime: Arc<dyn Runtime>,
+    task: String,
+    containers: Vec<String>,
+    volumes: Vec<String>,
+    wait: Duration,
+) {
+    tokio::time::sleep(wait).await;
+    for id in containers {
+        if let Err(e) = runtime.remove(&id).await {
+            tracing::warn!(%task, container = %id, "could not remove the stopped container: {e}");
+        }
+    }
+    for name in volumes {
+        if let Err(e) = runtime.remove_volume(&name).await {
+            tracing::warn!(%task, volume = %name, "could not remove the task's volume: {e}");
+        }
+    }
+    tracing::debug!(%task, "cleaned up the stopped task");
 }
 
 #[cfg(test)]

@@ -102,6 +102,8 @@ fn config() -> EngineConfig {
         default_stop_timeout: Duration::from_secs(30),
         monitor_interval: Duration::from_millis(5),
         probe: |_, _| true,
+        task_cleanup_wait: Duration::from_secs(3600),
+        allow_privileged: false,
     }
 }
 
@@ -111,11 +113,21 @@ async fn engine(
     range: std::ops::RangeInclusive<u16>,
     reserved: &[u16],
 ) -> Engine {
+    engine_with(mock, fake, range, reserved, config()).await
+}
+
+async fn engine_with(
+    mock: &Arc<Mock>,
+    fake: &Arc<Fake>,
+    range: std::ops::RangeInclusive<u16>,
+    reserved: &[u16],
+    config: EngineConfig,
+) -> Engine {
     Engine::new(
         mock.clone(),
         fake.clone(),
         PortPicker::new(range, reserved.iter().copied()),
-        config(),
+        config,
     )
     .await
     .unwrap()
@@ -132,6 +144,26 @@ async fn until(engine: &mut Engine, what: &str, done: impl Fn() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+fn has(mock: &Mock, container: &str) -> bool {
+    mock.containers()
+        .iter()
+        .any(|(_, spec, _)| spec.labels[labels::CONTAINER_NAME] == container)
+}
+
+/// The containers' names in the order the runtime was asked to do `what` to them.
+fn order_of(mock: &Mock, what: &str) -> Vec<String> {
+    let names: BTreeMap<String, String> = mock
+        .containers()
+        .into_iter()
+        .map(|(id, spec, _)| (id, spec.labels[labels::CONTAINER_NAME].clone()))
+        .collect();
+    mock.events()
+        .into_iter()
+        .filter(|(op, _)| *op == what)
+        .map(|(_, id)| names[&id].clone())
+        .collect()
 }
 
 fn id_of(mock: &Mock, container: &str) -> String {
@@ -433,4 +465,418 @@ async fn a_restarted_engine_adopts_its_containers_instead_of_starting_new_ones()
         fake.last(&fresh, TaskStatus::Running).unwrap().containers[0].network_bindings[0].host_port,
         kept_binding[0].host_port
     );
+}
+
+#[tokio::test]
+async fn depends_on_orders_the_start_and_the_shutdown_goes_the_other_way() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    let arn = fake.add(
+        "deps",
+        json!([
+            {"name": "db", "image": IMAGE},
+            {"name": "init", "image": IMAGE, "essential": false},
+            {"name": "app", "image": IMAGE, "dependsOn": [
+                {"containerName": "init", "condition": "SUCCESS"},
+                {"containerName": "db", "condition": "START"}]},
+            {"name": "log", "image": IMAGE, "essential": false, "dependsOn": [
+                {"containerName": "app", "condition": "START"}]},
+            {"name": "done", "image": IMAGE, "essential": false, "dependsOn": [
+                {"containerName": "init", "condition": "COMPLETE"}]},
+        ]),
+    );
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    until(&mut engine, "db and init start", || {
+        has(&mock, "db") && has(&mock, "init")
+    })
+    .await;
+    for _ in 0..10 {
+        engine.tick().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!has(&mock, "app") && !has(&mock, "log") && !has(&mock, "done"));
+    assert!(fake.last(&arn, TaskStatus::Running).is_none());
+    mock.exit(&id_of(&mock, "init"), 0, false);
+    until(&mut engine, "RUNNING", || {
+        fake.last(&arn, TaskStatus::Running).is_some()
+    })
+    .await;
+    assert_eq!(
+        order_of(&mock, "start"),
+        ["db", "init", "app", "log", "done"]
+    );
+    let running = fake.last(&arn, TaskStatus::Running).unwrap();
+    assert_eq!(running.containers[1].status, ContainerStatus::Stopped);
+    assert_eq!(running.containers[1].exit_code, Some(0));
+    fake.stop(&arn);
+    until(&mut engine, "STOPPED", || {
+        fake.last(&arn, TaskStatus::Stopped).is_some()
+    })
+    .await;
+    // Dependents stop before what they depend on; init had already exited.
+    let stops = order_of(&mock, "stop");
+    let at = |name: &str| stops.iter().position(|s| s == name).unwrap();
+    assert_eq!(stops.len(), 4, "{stops:?}");
+    assert!(at("log") < at("app") && at("app") < at("db"), "{stops:?}");
+}
+
+#[tokio::test]
+async fn a_dependency_that_cannot_be_met_fails_the_task() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    let arn = fake.add(
+        "failinit",
+        json!([
+            {"name": "init", "image": IMAGE, "essential": false},
+            {"name": "app", "image": IMAGE, "dependsOn": [
+                {"containerName": "init", "condition": "SUCCESS"}]},
+        ]),
+    );
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    until(&mut engine, "init starts", || has(&mock, "init")).await;
+    mock.exit(&id_of(&mock, "init"), 2, false);
+    until(&mut engine, "STOPPED", || {
+        fake.last(&arn, TaskStatus::Stopped).is_some()
+    })
+    .await;
+    let stopped = fake.last(&arn, TaskStatus::Stopped).unwrap();
+    let reason = stopped.reason.unwrap();
+    assert!(
+        reason.contains("'app'") && reason.contains("'init'") && reason.contains("exit code 2"),
+        "{reason}"
+    );
+    assert_eq!(
+        stopped.containers[1].reason.as_deref(),
+        Some(reason.as_str())
+    );
+    assert_eq!(stopped.containers[1].runtime_id, None);
+    assert!(!has(&mock, "app"));
+    assert!(fake.last(&arn, TaskStatus::Running).is_none());
+}
+
+#[tokio::test]
+async fn healthy_dependencies_wait_for_the_check_and_time_out_after_start_timeout() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    let check = json!({"command": ["CMD-SHELL", "true"], "interval": 5});
+    let ok = fake.add(
+        "healthy",
+        json!([
+            {"name": "db", "image": IMAGE, "healthCheck": check},
+            {"name": "app", "image": IMAGE, "dependsOn": [
+                {"containerName": "db", "condition": "HEALTHY"}]},
+        ]),
+    );
+    let slow = fake.add(
+        "slow",
+        json!([
+            {"name": "db", "image": IMAGE, "healthCheck": check, "startTimeout": 1},
+            {"name": "app", "image": IMAGE, "dependsOn": [
+                {"containerName": "db", "condition": "HEALTHY"}]},
+        ]),
+    );
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    let db_of = |task: &str| {
+        mock.containers()
+            .into_iter()
+            .find(|(_, spec, _)| {
+                spec.labels[labels::TASK_ARN] == task && spec.labels[labels::CONTAINER_NAME] == "db"
+            })
+            .map(|(id, _, _)| id)
+    };
+    until(&mut engine, "both dbs start", || {
+        db_of(&ok).is_some() && db_of(&slow).is_some()
+    })
+    .await;
+    let started = Instant::now();
+    assert_eq!(
+        mock.containers().len(),
+        2,
+        "no app starts before its db is healthy"
+    );
+    mock.set_health(&db_of(&ok).unwrap(), HealthStatus::Healthy);
+    until(&mut engine, "the healthy task RUNNING", || {
+        fake.last(&ok, TaskStatus::Running).is_some()
+    })
+    .await;
+    let running = fake.last(&ok, TaskStatus::Running).unwrap();
+    assert_eq!(running.containers[0].health_status, HealthStatus::Healthy);
+    until(&mut engine, "the slow task STOPPED", || {
+        fake.last(&slow, TaskStatus::Stopped).is_some()
+    })
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let reason = fake
+        .last(&slow, TaskStatus::Stopped)
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(reason.contains("startTimeout of 1s"), "{reason}");
+    assert!(fake.last(&slow, TaskStatus::Running).is_none());
+}
+
+#[tokio::test]
+async fn task_health_follows_the_essential_containers_with_checks() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    let check = json!({"command": ["CMD", "true"]});
+    let arn = fake.add(
+        "health",
+        json!([
+            {"name": "a", "image": IMAGE, "healthCheck": check},
+            {"name": "b", "image": IMAGE, "healthCheck": check},
+            {"name": "side", "image": IMAGE, "essential": false, "healthCheck": check},
+            {"name": "plain", "image": IMAGE},
+        ]),
+    );
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    until(&mut engine, "RUNNING", || {
+        fake.last(&arn, TaskStatus::Running).is_some()
+    })
+    .await;
+    let last = || fake.last(&arn, TaskStatus::Running).unwrap();
+    assert_eq!(last().health_status, HealthStatus::Unknown);
+    // The check reaches the runtime with ECS's defaults.
+    let (_, spec, _) = mock
+        .containers()
+        .into_iter()
+        .find(|(_, s, _)| s.labels[labels::CONTAINER_NAME] == "a")
+        .unwrap();
+    let h = spec.health_check.unwrap();
+    assert_eq!(
+        (h.interval, h.timeout, h.retries, h.start_period),
+        (
+            Duration::from_secs(30),
+            Duration::from_secs(5),
+            3,
+            Duration::ZERO
+        )
+    );
+    mock.set_health(&id_of(&mock, "a"), HealthStatus::Healthy);
+    until(&mut engine, "a healthy", || {
+        last().containers[0].health_status == HealthStatus::Healthy
+    })
+    .await;
+    assert_eq!(
+        last().health_status,
+        HealthStatus::Unknown,
+        "b is still unknown"
+    );
+    mock.set_health(&id_of(&mock, "b"), HealthStatus::Healthy);
+    until(&mut engine, "task HEALTHY", || {
+        last().health_status == HealthStatus::Healthy
+    })
+    .await;
+    // A non-essential container's health does not count; a container without a check is
+    // UNKNOWN and does not count either.
+    mock.set_health(&id_of(&mock, "side"), HealthStatus::Unhealthy);
+    until(&mut engine, "side unhealthy", || {
+        last().containers[2].health_status == HealthStatus::Unhealthy
+    })
+    .await;
+    assert_eq!(last().health_status, HealthStatus::Healthy);
+    assert_eq!(last().containers[3].health_status, HealthStatus::Unknown);
+    mock.set_health(&id_of(&mock, "b"), HealthStatus::Unhealthy);
+    until(&mut engine, "task UNHEALTHY", || {
+        last().health_status == HealthStatus::Unhealthy
+    })
+    .await;
+    assert!(fake.last(&arn, TaskStatus::Stopped).is_none());
+}
+
+#[tokio::test]
+async fn restart_policies_restart_containers_unless_the_code_is_ignored_or_too_soon() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    let arn = fake.add(
+        "restarts",
+        json!([
+            {"name": "app", "image": IMAGE,
+             "restartPolicy": {"enabled": true, "restartAttemptPeriod": 0}},
+            {"name": "worker", "image": IMAGE, "essential": false,
+             "restartPolicy": {"enabled": true, "ignoredExitCodes": [5], "restartAttemptPeriod": 0}},
+            {"name": "flaky", "image": IMAGE, "essential": false,
+             "restartPolicy": {"enabled": true, "restartAttemptPeriod": 3600}},
+            {"name": "off", "image": IMAGE, "essential": false,
+             "restartPolicy": {"enabled": false}},
+        ]),
+    );
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    until(&mut engine, "RUNNING", || {
+        fake.last(&arn, TaskStatus::Running).is_some()
+    })
+    .await;
+    let starts = |name: &str| {
+        order_of(&mock, "start")
+            .iter()
+            .filter(|n| *n == name)
+            .count()
+    };
+    let state = |name: &str| {
+        mock.containers()
+            .into_iter()
+            .find(|(_, s, _)| s.labels[labels::CONTAINER_NAME] == name)
+            .unwrap()
+            .2
+    };
+    mock.exit(&id_of(&mock, "worker"), 1, false);
+    until(&mut engine, "worker restarted", || starts("worker") == 2).await;
+    assert_eq!(state("worker"), ContainerState::Running);
+    // The essential container is restarted too, and the task goes on.
+    mock.exit(&id_of(&mock, "app"), 2, false);
+    until(&mut engine, "app restarted", || starts("app") == 2).await;
+    // An ignored exit code, one too soon after the start, and a disabled policy: no restart.
+    mock.exit(&id_of(&mock, "worker"), 5, false);
+    mock.exit(&id_of(&mock, "flaky"), 1, false);
+    mock.exit(&id_of(&mock, "off"), 1, false);
+    until(&mut engine, "the three exits reported", || {
+        fake.last(&arn, TaskStatus::Running).is_some_and(|r| {
+            r.containers[1..]
+                .iter()
+                .all(|c| c.status == ContainerStatus::Stopped)
+        })
+    })
+    .await;
+    let running = fake.last(&arn, TaskStatus::Running).unwrap();
+    let codes: Vec<_> = running.containers.iter().map(|c| c.exit_code).collect();
+    assert_eq!(codes, [None, Some(5), Some(1), Some(1)]);
+    assert_eq!(
+        (starts("worker"), starts("flaky"), starts("off")),
+        (2, 1, 1)
+    );
+    assert!(fake.last(&arn, TaskStatus::Stopped).is_none());
+    assert_eq!(running.containers[0].status, ContainerStatus::Running);
+}
+
+#[tokio::test]
+async fn stopped_tasks_are_cleaned_up_after_the_wait_with_their_task_volumes() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    let arn = fake.add(
+        "clean",
+        json!([{"name": "app", "image": IMAGE, "mountPoints": [
+            {"sourceVolume": "scratch", "containerPath": "/scratch"},
+            {"sourceVolume": "cache", "containerPath": "/cache", "readOnly": true},
+            {"sourceVolume": "host", "containerPath": "/host"}]}]),
+    );
+    fake.definitions
+        .lock()
+        .unwrap()
+        .values_mut()
+        .for_each(|d| {
+            d.volumes = serde_json::from_value(json!([
+                {"name": "scratch", "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}},
+                {"name": "cache", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": true}},
+                {"name": "host", "host": {"sourcePath": "/srv/data"}},
+            ]))
+            .unwrap();
+        });
+    let config = EngineConfig {
+        task_cleanup_wait: Duration::from_millis(300),
+        ..config()
+    };
+    let mut engine = engine_with(&mock, &fake, 50000..=50010, &[], config).await;
+    until(&mut engine, "RUNNING", || {
+        fake.last(&arn, TaskStatus::Running).is_some()
+    })
+    .await;
+    let task_volume = "berth-clean-1-scratch-clean";
+    let names = || -> Vec<String> { mock.volumes().into_iter().map(|v| v.name).collect() };
+    assert_eq!(names(), ["berth-clean-1-scratch-clean", "cache"]);
+    assert_eq!(mock.volumes()[0].labels[labels::TASK_ARN], arn);
+    let (_, spec, _) = mock.containers().remove(0);
+    assert_eq!(
+        spec.binds,
+        [
+            format!("{task_volume}:/scratch"),
+            "cache:/cache:ro".to_owned(),
+            "/srv/data:/host".to_owned()
+        ]
+    );
+    fake.stop(&arn);
+    until(&mut engine, "STOPPED", || {
+        fake.last(&arn, TaskStatus::Stopped).is_some()
+    })
+    .await;
+    assert_eq!(mock.containers().len(), 1, "kept until the wait is over");
+    until(&mut engine, "the container is removed", || {
+        mock.containers().is_empty()
+    })
+    .await;
+    // The task's own volume goes with it; the shared one stays.
+    until(&mut engine, "the task volume is removed", || {
+        names() == ["cache"]
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_shared_volume_without_autoprovision_fails_the_task() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    let arn = fake.add(
+        "noshared",
+        json!([{"name": "app", "image": IMAGE,
+                "mountPoints": [{"sourceVolume": "data", "containerPath": "/data"}]}]),
+    );
+    fake.definitions
+        .lock()
+        .unwrap()
+        .values_mut()
+        .for_each(|d| {
+            d.volumes = serde_json::from_value(json!([
+                {"name": "data", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": false}},
+            ]))
+            .unwrap();
+        });
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    until(&mut engine, "STOPPED", || {
+        fake.last(&arn, TaskStatus::Stopped).is_some()
+    })
+    .await;
+    let reason = fake
+        .last(&arn, TaskStatus::Stopped)
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("shared volume 'data' does not exist") && reason.contains("autoprovision"),
+        "{reason}"
+    );
+    assert!(mock.containers().is_empty() && mock.volumes().is_empty());
+}
+
+#[tokio::test]
+async fn privileged_containers_need_the_agent_to_allow_them() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    let containers = json!([{"name": "app", "image": IMAGE, "privileged": true}]);
+    let refused = fake.add("refused", containers.clone());
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    until(&mut engine, "STOPPED", || {
+        fake.last(&refused, TaskStatus::Stopped).is_some()
+    })
+    .await;
+    let reason = fake
+        .last(&refused, TaskStatus::Stopped)
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("privileged") && reason.contains("--allow-privileged"),
+        "{reason}"
+    );
+    assert!(mock.containers().is_empty());
+    drop(engine);
+    let allowed = fake.add("allowed", containers);
+    let config = EngineConfig {
+        allow_privileged: true,
+        ..config()
+    };
+    let mut engine = engine_with(&mock, &fake, 50000..=50010, &[], config).await;
+    until(&mut engine, "RUNNING", || {
+        fake.last(&allowed, TaskStatus::Running).is_some()
+    })
+    .await;
+    assert!(mock.containers()[0].1.privileged);
 }

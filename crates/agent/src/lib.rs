@@ -8,7 +8,8 @@
 //! that may use `bollard`) for real, [`mock`] for fast tests. Every container carries labels
 //! (cluster, container instance, task ARN, container name, task definition), so an agent that
 //! restarts with the same data directory adopts the containers still running instead of
-//! starting them again. Stopping the agent leaves the containers running.
+//! starting them again. Stopping the agent leaves the containers running. A stopped task's
+//! containers (and its task-scoped volumes) are removed after `task_cleanup_wait`.
 
 pub mod control;
 pub mod docker;
@@ -60,6 +61,11 @@ pub struct AgentConfig {
     pub stop_timeout: Duration,
     /// How often the agent asks the control plane for its tasks.
     pub poll_interval: Duration,
+    /// How long a stopped task's containers are kept before they are removed
+    /// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION).
+    pub task_cleanup_wait: Duration,
+    /// Whether tasks may run privileged containers.
+    pub allow_privileged: bool,
 }
 
 /// Why the agent cannot go on.
@@ -180,6 +186,8 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         default_stop_timeout: config.stop_timeout,
         monitor_interval: Duration::from_millis(500),
         probe: ports::is_free,
+        task_cleanup_wait: config.task_cleanup_wait,
+        allow_privileged: config.allow_privileged,
     };
     let mut engine = loop {
         match Engine::new(

@@ -6,8 +6,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use berth_model::task::HealthStatus;
 
-use crate::runtime::{ContainerInfo, ContainerSpec, ContainerState, Runtime, RuntimeError};
+use crate::runtime::{
+    ContainerInfo, ContainerSpec, ContainerState, Runtime, RuntimeError, VolumeSpec,
+};
 
 /// The exit code of a process ended by SIGTERM.
 pub const SIGTERM_EXIT: i64 = 143;
@@ -17,7 +20,10 @@ struct State {
     cached: BTreeSet<String>,
     pullable: BTreeSet<String>,
     containers: BTreeMap<String, (ContainerSpec, ContainerState)>,
+    health: BTreeMap<String, HealthStatus>,
+    volumes: BTreeMap<String, VolumeSpec>,
     stops: Vec<(String, Duration)>,
+    events: Vec<(&'static str, String)>,
     created: usize,
 }
 
@@ -69,6 +75,21 @@ impl Mock {
     pub fn stops(&self) -> Vec<(String, Duration)> {
         self.state().stops.clone()
     }
+
+    /// Sets what a container's health check says.
+    pub fn set_health(&self, id: &str, health: HealthStatus) {
+        self.state().health.insert(id.to_owned(), health);
+    }
+
+    /// Every `start`, `stop` and `remove` of a container, in order, with the container's id.
+    pub fn events(&self) -> Vec<(&'static str, String)> {
+        self.state().events.clone()
+    }
+
+    /// The named volumes that exist.
+    pub fn volumes(&self) -> Vec<VolumeSpec> {
+        self.state().volumes.values().cloned().collect()
+    }
 }
 
 #[async_trait]
@@ -109,6 +130,9 @@ impl Runtime for Mock {
         }
         state.created += 1;
         let id = format!("mock{:04}", state.created);
+        if spec.health_check.is_some() {
+            state.health.insert(id.clone(), HealthStatus::Unknown);
+        }
         state
             .containers
             .insert(id.clone(), (spec.clone(), ContainerState::Created));
@@ -116,9 +140,11 @@ impl Runtime for Mock {
     }
 
     async fn start(&self, id: &str) -> Result<(), RuntimeError> {
-        match self.state().containers.get_mut(id) {
-            Some((_, state)) => {
-                *state = ContainerState::Running;
+        let mut state = self.state();
+        state.events.push(("start", id.to_owned()));
+        match state.containers.get_mut(id) {
+            Some((_, s)) => {
+                *s = ContainerState::Running;
                 Ok(())
             }
             None => Err(RuntimeError::NotFound(format!("no such container: {id}"))),
@@ -128,6 +154,7 @@ impl Runtime for Mock {
     async fn stop(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError> {
         let mut state = self.state();
         state.stops.push((id.to_owned(), timeout));
+        state.events.push(("stop", id.to_owned()));
         match state.containers.get_mut(id) {
             Some((_, s)) => {
                 if *s == ContainerState::Running {
@@ -153,6 +180,7 @@ impl Runtime for Mock {
             labels: spec.labels.clone(),
             state: s.clone(),
             ports: spec.ports.clone(),
+            health: state.health.get(id).copied(),
         })
     }
 
@@ -173,5 +201,35 @@ impl Runtime for Mock {
             out.push(self.inspect(&id).await?);
         }
         Ok(out)
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        let mut state = self.state();
+        state.events.push(("remove", id.to_owned()));
+        if let Some((_, ContainerState::Running)) = state.containers.get(id) {
+            return Err(RuntimeError::Failed(format!(
+                "cannot remove running container {id}"
+            )));
+        }
+        state.containers.remove(id);
+        state.health.remove(id);
+        Ok(())
+    }
+
+    async fn has_volume(&self, name: &str) -> Result<bool, RuntimeError> {
+        Ok(self.state().volumes.contains_key(name))
+    }
+
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<(), RuntimeError> {
+        self.state()
+            .volumes
+            .entry(spec.name.clone())
+            .or_insert_with(|| spec.clone());
+        Ok(())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        self.state().volumes.remove(name);
+        Ok(())
     }
 }

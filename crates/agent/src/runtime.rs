@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_model::common::TransportProtocol;
+use berth_model::task::HealthStatus;
 
 /// Labels every container the agent starts carries, so that a restarted agent finds its own.
 pub mod labels {
@@ -47,6 +48,66 @@ pub struct ContainerSpec {
     pub memory_bytes: Option<i64>,
     /// Soft limit.
     pub memory_reservation_bytes: Option<i64>,
+    pub health_check: Option<HealthCheckSpec>,
+    /// Mounts, `SOURCE:CONTAINER_PATH[:ro]`: a host path or a volume name as the source.
+    pub binds: Vec<String>,
+    /// Containers whose volumes this one mounts, `RUNTIME_NAME[:ro]`.
+    pub volumes_from: Vec<String>,
+    /// `RUNTIME_NAME:ALIAS` (bridge mode only).
+    pub links: Vec<String>,
+    /// `HOSTNAME:IP` lines added to the container's /etc/hosts.
+    pub extra_hosts: Vec<String>,
+    pub dns_servers: Vec<String>,
+    pub dns_search_domains: Vec<String>,
+    pub ulimits: Vec<UlimitSpec>,
+    pub readonly_root_filesystem: bool,
+    pub privileged: bool,
+    /// Runs an init process as PID 1 that forwards signals and reaps zombies.
+    pub init: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// Size of /dev/shm.
+    pub shm_size_bytes: Option<i64>,
+    /// tmpfs mounts: container path → mount options (`size=64m,noexec`).
+    pub tmpfs: BTreeMap<String, String>,
+    /// The log driver and its options; the runtime's default when absent.
+    pub log: Option<LogSpec>,
+}
+
+/// A log driver (`json-file`, `syslog`, …) and its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSpec {
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
+}
+
+/// A container health check as the runtime runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckSpec {
+    /// `["CMD", …]` or `["CMD-SHELL", "…"]`, as in the task definition.
+    pub test: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub start_period: Duration,
+}
+
+/// One resource limit (`ulimit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UlimitSpec {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// A named volume the runtime manages (a task definition's `dockerVolumeConfiguration`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeSpec {
+    pub name: String,
+    /// The volume driver; the runtime's default (`local`) when absent.
+    pub driver: Option<String>,
+    pub driver_options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Where a container is in its life, as the runtime sees it.
@@ -65,6 +126,8 @@ pub struct ContainerInfo {
     pub state: ContainerState,
     /// The host ports bound to container ports.
     pub ports: Vec<PortBinding>,
+    /// The health check's verdict (UNKNOWN while it starts); `None` without a health check.
+    pub health: Option<HealthStatus>,
 }
 
 impl ContainerInfo {
@@ -101,6 +164,14 @@ pub trait Runtime: Send + Sync + 'static {
     async fn inspect(&self, id: &str) -> Result<ContainerInfo, RuntimeError>;
     /// Every container (running or not) that carries all of `labels`.
     async fn list(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerInfo>, RuntimeError>;
+    /// Removes a stopped container (and its anonymous volumes); a missing one is not an error.
+    async fn remove(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Whether the named volume exists.
+    async fn has_volume(&self, name: &str) -> Result<bool, RuntimeError>;
+    /// Creates a named volume; creating one that exists is not an error.
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<(), RuntimeError>;
+    /// Removes a named volume; a missing one is not an error.
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError>;
 }
 
 /// How the agent gets images (ECS_IMAGE_PULL_BEHAVIOR's `default`): pull, and if the pull

@@ -53,6 +53,50 @@ pub struct AgentArgs {
     /// Seconds between SIGTERM and SIGKILL for containers without `stopTimeout`.
     #[arg(long, env = "ECS_CONTAINER_STOP_TIMEOUT", default_value_t = 30)]
     stop_timeout: u64,
+    /// How long a stopped task's containers are kept before they are removed, e.g. 3h, 10m,
+    /// 30s (a bare number is seconds).
+    #[arg(
+        long,
+        env = "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION",
+        default_value = "3h",
+        value_parser = parse_duration
+    )]
+    task_cleanup_wait: Duration,
+    /// Let tasks run privileged containers; without it a task that asks to stops with a
+    /// reason saying so.
+    #[arg(long, env = "BERTH_ALLOW_PRIVILEGED")]
+    allow_privileged: bool,
+}
+
+/// The agent's default wait before a stopped task's containers are removed (ECS's 3 h).
+const DEFAULT_TASK_CLEANUP_WAIT: Duration = Duration::from_secs(3 * 3600);
+
+/// A duration as the ECS agent writes them (`3h`, `1h30m`, `90s`, `500ms`), or bare seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("'{s}' is not a duration; write it like 3h, 10m, 30s or 500ms");
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let one = match &rest[..unit] {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        total += one * u32::try_from(value).map_err(|_| bad())?;
+        rest = &rest[unit..];
+    }
+    if s.is_empty() { Err(bad()) } else { Ok(total) }
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -100,6 +144,8 @@ impl AgentArgs {
             dynamic_ports,
             stop_timeout: Duration::from_secs(self.stop_timeout),
             poll_interval: Duration::from_secs(1),
+            task_cleanup_wait: self.task_cleanup_wait,
+            allow_privileged: self.allow_privileged,
         })
     }
 }
@@ -129,6 +175,8 @@ pub fn local(
         dynamic_ports: DEFAULT_RANGE,
         stop_timeout: Duration::from_secs(30),
         poll_interval: Duration::from_secs(1),
+        task_cleanup_wait: DEFAULT_TASK_CLEANUP_WAIT,
+        allow_privileged: false,
     }
 }
 
@@ -148,5 +196,17 @@ mod tests {
         );
         assert!(parse_attribute("novalue").is_err());
         assert!(parse_attribute("=x").is_err());
+    }
+
+    #[test]
+    fn parses_durations_as_the_ecs_agent_writes_them() {
+        assert_eq!(parse_duration("3h").unwrap(), DEFAULT_TASK_CLEANUP_WAIT);
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        for bad in ["", "h", "3d", "1.5h", "m3"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -277,3 +277,158 @@ fn an_essential_exit_stops_the_task_and_a_missing_image_fails_it() {
         "{failed:#}"
     );
 }
+
+/// Registers a task definition of several containers and volumes, each container labelled for
+/// the cleanup.
+fn register_task(
+    berth: &Berth,
+    cleanup: &Cleanup,
+    family: &str,
+    containers: Value,
+    volumes: Value,
+) -> String {
+    let mut containers = containers;
+    for c in containers.as_array_mut().expect("an array of containers") {
+        c["dockerLabels"] = serde_json::json!({ TEST_LABEL: cleanup.0 });
+    }
+    let input = serde_json::json!({
+        "family": family, "containerDefinitions": containers, "volumes": volumes,
+    });
+    let file = berth.file(&format!("{family}.json"), &input.to_string());
+    let out = berth
+        .aws(&["ecs", "register-task-definition", "--cli-input-json", &file])
+        .ok();
+    out["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Polls describe-tasks until `done` holds for the task.
+fn wait_until(berth: &Berth, task: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = describe(berth, task);
+        if done(&t) {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not {what} within 60 s: {t:#}\nstderr:\n{}",
+            berth.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn container<'a>(task: &'a Value, name: &str) -> &'a Value {
+    task["containers"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no container {name} in {task:#}"))
+}
+
+/// A time of a container's state (`StartedAt`, `FinishedAt`), as a string that sorts in time
+/// order (Docker writes UTC RFC 3339 with up to nine digits of fraction, trailing zeros cut).
+fn docker_time(id: &str, field: &str) -> String {
+    let out = docker(&["inspect", "-f", &format!("{{{{.State.{field}}}}}"), id]);
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let time = text
+        .strip_suffix('Z')
+        .unwrap_or_else(|| panic!("{field} of {id} is not in UTC: '{text}'"));
+    let (seconds, fraction) = time.split_once('.').unwrap_or((time, ""));
+    format!("{seconds}.{fraction:0<9}")
+}
+
+#[test]
+fn health_checks_dependencies_and_mounts_on_docker() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (berth, cleanup) = up_with_agent();
+    let host_dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(host_dir.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod");
+    std::fs::write(host_dir.path().join("hello.txt"), "from-the-host").expect("hello.txt");
+    let host = host_dir.path().display().to_string();
+    let check = |cmd: &str| serde_json::json!({"command": ["CMD-SHELL", cmd], "interval": 5, "timeout": 2, "retries": 1});
+    let definition = register_task(
+        &berth,
+        &cleanup,
+        "chain",
+        serde_json::json!([
+            // Runs first, as another user, writing into the host directory.
+            {"name": "init", "image": IMAGE, "memory": 32, "essential": false, "user": "1000:1000",
+             "command": ["sh", "-c", "sleep 1; echo ready > /data/ready"],
+             "mountPoints": [{"sourceVolume": "shared", "containerPath": "/data"}]},
+            // Starts only after init succeeded; the read-only mount must refuse writes.
+            {"name": "web", "image": IMAGE, "memory": 32, "stopTimeout": 1,
+             "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}],
+             "command": ["sh", "-c",
+                "test -f /data/ready && ! touch /ro/x 2>/dev/null && exec httpd -f -p 8080 -h /data"],
+             "mountPoints": [{"sourceVolume": "shared", "containerPath": "/data"},
+                             {"sourceVolume": "shared", "containerPath": "/ro", "readOnly": true}],
+             "healthCheck": check("wget -q -O- http://127.0.0.1:8080/hello.txt | grep -q from-the-host")},
+            // Starts after web; with an init process SIGTERM ends its sleep at once.
+            {"name": "tail", "image": IMAGE, "memory": 32, "essential": false, "stopTimeout": 10,
+             "dependsOn": [{"containerName": "web", "condition": "HEALTHY"}],
+             "linuxParameters": {"initProcessEnabled": true},
+             "command": ["sleep", "3600"]},
+        ]),
+        serde_json::json!([{"name": "shared", "host": {"sourcePath": host}}]),
+    );
+    let sick = register_task(
+        &berth,
+        &cleanup,
+        "sick",
+        serde_json::json!([{"name": "main", "image": IMAGE, "memory": 32,
+            "linuxParameters": {"initProcessEnabled": true},
+            "command": ["sleep", "3600"], "healthCheck": check("exit 1")}]),
+        serde_json::json!([]),
+    );
+    let task = run_task(&berth, &definition);
+    let sick_task = run_task(&berth, &sick);
+
+    let healthy = wait_until(&berth, &task, "HEALTHY and RUNNING", |t| {
+        t["lastStatus"] == "RUNNING" && t["healthStatus"] == "HEALTHY"
+    });
+    let (init, web) = (container(&healthy, "init"), container(&healthy, "web"));
+    assert_eq!(init["lastStatus"], "STOPPED", "{healthy:#}");
+    assert_eq!(init["exitCode"], 0, "{healthy:#}");
+    assert_eq!(web["lastStatus"], "RUNNING", "{healthy:#}");
+    assert_eq!(web["healthStatus"], "HEALTHY", "{healthy:#}");
+    assert_eq!(
+        container(&healthy, "tail")["lastStatus"],
+        "RUNNING",
+        "{healthy:#}"
+    );
+    let ready = host_dir.path().join("ready");
+    assert_eq!(
+        std::fs::read_to_string(&ready).expect("ready").trim(),
+        "ready"
+    );
+    assert_eq!(std::fs::metadata(&ready).expect("ready").uid(), 1000);
+    let id = |c: &Value| c["runtimeId"].as_str().expect("runtimeId").to_owned();
+    let (init_id, web_id, tail_id) = (id(init), id(web), id(container(&healthy, "tail")));
+    assert!(
+        docker_time(&init_id, "FinishedAt") <= docker_time(&web_id, "StartedAt"),
+        "web started before init finished"
+    );
+    assert!(docker_time(&web_id, "StartedAt") <= docker_time(&tail_id, "StartedAt"));
+
+    let unhealthy = wait_until(&berth, &sick_task, "UNHEALTHY", |t| {
+        t["healthStatus"] == "UNHEALTHY"
+    });
+    assert_eq!(unhealthy["lastStatus"], "RUNNING", "{unhealthy:#}");
+    assert_eq!(container(&unhealthy, "main")["healthStatus"], "UNHEALTHY");
+
+    berth.aws(&["ecs", "stop-task", "--task", &task]).ok();
+    berth.aws(&["ecs", "stop-task", "--task", &sick_task]).ok();
+    let stopped = wait_for(&berth, &task, "STOPPED");
+    // tail stops (promptly: its init forwards SIGTERM) before web, which it depends on.
+    assert_eq!(container(&stopped, "tail")["exitCode"], 143, "{stopped:#}");
+    assert_eq!(container(&stopped, "web")["exitCode"], 137, "{stopped:#}");
+    assert!(
+        docker_time(&tail_id, "FinishedAt") <= docker_time(&web_id, "FinishedAt"),
+        "web stopped before tail, which depends on it"
+    );
+    wait_for(&berth, &sick_task, "STOPPED");
+}

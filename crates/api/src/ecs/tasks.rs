@@ -3,7 +3,7 @@
 use berth_model::Timestamp;
 use berth_model::common::{Failure, Tag};
 use berth_model::placement::{PlacementConstraint, PlacementStrategy};
-use berth_model::task::{NetworkBinding, Task, TaskOverride};
+use berth_model::task::{HealthStatus, NetworkBinding, Task, TaskOverride};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,8 +107,13 @@ pub struct ContainerStateChange {
     pub network_bindings: Option<Vec<NetworkBinding>>,
     pub reason: Option<String>,
     pub status: Option<String>,
+    /// Not in botocore's shape (ECS's agent reports health through its own channel): Berth's
+    /// agent sends the container's health here. AWS clients never send it.
+    pub health_status: Option<HealthStatus>,
 }
 
+/// SubmitTaskStateChange's input. `healthStatus` (the task's health) is Berth's addition,
+/// sent by its agent; the AWS members are as botocore has them.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubmitTaskStateChangeRequest {
@@ -120,6 +125,7 @@ pub struct SubmitTaskStateChangeRequest {
     pub pull_started_at: Option<Timestamp>,
     pub pull_stopped_at: Option<Timestamp>,
     pub execution_stopped_at: Option<Timestamp>,
+    pub health_status: Option<HealthStatus>,
 }
 
 #[derive(Debug, Deserialize)]

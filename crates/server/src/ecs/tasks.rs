@@ -186,7 +186,7 @@ const INSTANCE_SUBJECTS: [&str; 5] = [
 
 /// The scheduler's view of `instances`: what each has left, its attributes, and how many
 /// unstopped tasks of each group it runs (from the view's tallies, not a scan of the tasks).
-fn candidates(
+pub(crate) fn candidates(
     db: &Db,
     instances: &[Versioned<ContainerInstance>],
 ) -> Result<Vec<Candidate>, ApiError> {
@@ -789,6 +789,9 @@ fn apply_container_change(
     if let Some(bindings) = &change.network_bindings {
         container.network_bindings = bindings.clone();
     }
+    if change.health_status.is_some() {
+        container.health_status = change.health_status;
+    }
     Ok(())
 }
 
@@ -879,6 +882,9 @@ pub async fn submit_task_state_change(
             if input.execution_stopped_at.is_some() {
                 task.execution_stopped_at = input.execution_stopped_at;
             }
+            if input.health_status.is_some() {
+                task.health_status = input.health_status;
+            }
             if status == Some(TaskStatus::Stopped) && task.stopped_reason.is_none() {
                 task.stopped_reason = input.reason.clone();
             }
@@ -901,6 +907,7 @@ pub async fn submit_container_state_change(
         network_bindings: input.network_bindings.clone(),
         reason: input.reason.clone(),
         status: input.status.clone(),
+        health_status: None,
     };
     submit(
         &app,
