@@ -5,6 +5,7 @@
 //! HTTP server calls [`route`] on every request to pick the service, decodes the body with
 //! [`json::decode`], and renders failures with [`ApiError`]. Depends only on `berth-model`.
 
+pub mod ecr;
 pub mod ecs;
 pub mod error;
 pub mod json;

@@ -7,6 +7,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Ecs,
+    Ecr,
 }
 
 impl Service {
@@ -14,6 +15,7 @@ impl Service {
     pub fn target_prefix(self) -> &'static str {
         match self {
             Service::Ecs => "AmazonEC2ContainerServiceV20141113",
+            Service::Ecr => "AmazonEC2ContainerRegistry_V20150921",
         }
     }
 
@@ -21,10 +23,11 @@ impl Service {
     pub fn signing_name(self) -> &'static str {
         match self {
             Service::Ecs => "ecs",
+            Service::Ecr => "ecr",
         }
     }
 
-    const ALL: [Service; 1] = [Service::Ecs];
+    const ALL: [Service; 2] = [Service::Ecs, Service::Ecr];
 }
 
 /// A request routed to a service operation.
@@ -79,6 +82,16 @@ mod tests {
                 operation: "ListClusters".into()
             }
         );
+    }
+
+    #[test]
+    fn routes_ecr_targets() {
+        let r = route(Some(
+            "AmazonEC2ContainerRegistry_V20150921.CreateRepository",
+        ))
+        .unwrap();
+        assert_eq!(r.service, Service::Ecr);
+        assert_eq!(r.operation, "CreateRepository");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct Caller {
     /// The region of the request's credential scope.
     pub region: String,
     pub principal_arn: String,
+    /// The access key that signed the request (`None` when auth is off and nothing was signed).
+    pub access_key_id: Option<String>,
 }
 
 /// Verifies a request's signature and names its caller.
@@ -35,6 +37,7 @@ pub async fn authenticate(
             return Ok(Caller {
                 region: default_region.to_string(),
                 principal_arn: root,
+                access_key_id: None,
             });
         }
         Err(e) => return Err(map_error(e)),
@@ -44,6 +47,7 @@ pub async fn authenticate(
         return Ok(Caller {
             region,
             principal_arn: root,
+            access_key_id: Some(parsed.access_key_id().to_string()),
         });
     }
     let key = db
@@ -61,6 +65,7 @@ pub async fn authenticate(
     Ok(Caller {
         region,
         principal_arn: key.value.principal_arn,
+        access_key_id: Some(key.value.access_key_id),
     })
 }
 

@@ -1,10 +1,11 @@
-//! The one HTTP port: AWS JSON 1.1 requests on `POST /`, routed by `X-Amz-Target`.
+//! The one HTTP port: AWS JSON 1.1 requests on `POST /`, routed by `X-Amz-Target` (the OCI
+//! registry under `/v2/` has its own entry, [`crate::registry::serve`]).
 //!
 //! Order of checks for every API request: body size, routing, signature, then the handler.
 //! Every failure leaves as the protocol's error shape; nothing here panics on input.
 
 use crate::auth::{self, Caller};
-use crate::{App, Ctx, ecs};
+use crate::{App, Ctx, ecr, ecs};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -94,6 +95,10 @@ async fn handle(
     };
     match route.service {
         Service::Ecs => ecs::dispatch(app.clone(), ctx, &route.operation, &body).await,
+        Service::Ecr => {
+            let origin = ecr::Origin::new(app, headers, caller.access_key_id);
+            ecr::dispatch(app.clone(), ctx, origin, &route.operation, &body).await
+        }
     }
 }
 

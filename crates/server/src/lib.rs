@@ -12,10 +12,12 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod ecr;
 pub mod ecs;
 pub mod front_door;
 pub mod janitor;
 pub mod records;
+pub mod registry;
 pub mod service_controller;
 pub mod tally;
 pub mod view;
@@ -24,7 +26,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, RootKey};
 use crate::db::Db;
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{any, post};
 use berth_model::Timestamp;
 use berth_store::Store;
 use std::sync::Arc;
@@ -35,6 +37,8 @@ pub struct App {
     pub db: Db,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    /// Where registry blob bytes live.
+    pub blobs: Arc<dyn registry::blobs::BlobStore>,
 }
 
 /// The caller and moment of one request.
@@ -81,11 +85,15 @@ impl App {
             config.root_key.clone(),
         )
         .await?;
+        let blobs = Arc::new(registry::blobs::FsBlobStore::new(
+            config.data_dir.join("registry"),
+        ));
         Ok((
             App {
                 db,
                 config: Arc::new(config),
                 clock,
+                blobs,
             },
             root,
         ))
@@ -94,6 +102,9 @@ impl App {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", post(front_door::aws_api))
+            .route("/v2", any(registry::serve))
+            .route("/v2/", any(registry::serve))
+            .route("/v2/{*path}", any(registry::serve))
             .fallback(front_door::not_found)
             .with_state(self.clone())
     }

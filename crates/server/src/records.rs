@@ -13,10 +13,17 @@
 //! | `/ecs/{region}/services/{cluster}/{name}` | `Service` |
 //! | `/ecs/{region}/client-tokens/{cluster}/{token}` | [`ClientToken`] |
 //! | `/ecs/{region}/account-settings/{principal}/{name}` | `Setting` |
+//! | `/ecr/{region}/repositories/{repo}` | [`RepositoryRecord`] |
+//! | `/ecr/{region}/images/{repo}/{digest}` | [`ImageRecord`] (a manifest) |
+//! | `/ecr/{region}/image-tags/{repo}/{tag}` | [`ImageTag`] |
+//! | `/ecr/{region}/blob-links/{repo}/{digest}` | [`BlobLink`] (a blob the repository holds) |
+//! | `/ecr/{region}/uploads/{id}` | [`UploadSession`] |
 //!
 //! Values are the records' JSON. Cluster names, family names and ids never contain `/`
-//! (validation guarantees it), so a prefix names exactly one collection.
+//! (validation guarantees it), so a prefix names exactly one collection. Repository names may
+//! contain `/`; in keys it is written `+` (which names never contain), so `{repo}` is one segment.
 
+pub use crate::registry::meta::{BlobLink, ImageRecord, ImageTag, RepositoryRecord, UploadSession};
 use berth_model::Timestamp;
 use berth_model::cluster::Cluster;
 use berth_model::common::Setting;
@@ -121,6 +128,11 @@ records! {
     Service(Service) at "services",
     ClientToken(ClientToken) at "client-tokens",
     Setting(Setting) at "account-settings",
+    Repository(RepositoryRecord) at "repositories",
+    Image(ImageRecord) at "images",
+    ImageTag(ImageTag) at "image-tags",
+    BlobLink(BlobLink) at "blob-links",
+    Upload(UploadSession) at "uploads",
 }
 
 /// A type that is stored as one kind of [`Record`].
@@ -135,7 +147,7 @@ fn collection_of(key: &str) -> Option<&str> {
     let mut parts = key.strip_prefix('/')?.split('/');
     match parts.next()? {
         "iam" => parts.next(),
-        "ecs" => {
+        "ecs" | "ecr" => {
             parts.next()?;
             parts.next()
         }
@@ -196,6 +208,40 @@ pub mod keys {
     pub fn account_setting(region: &str, principal: &str, name: &str) -> String {
         format!("/ecs/{region}/account-settings/{principal}/{name}")
     }
+    /// A repository name as one key segment.
+    fn repo(name: &str) -> String {
+        name.replace('/', "+")
+    }
+    pub fn repositories(region: &str) -> String {
+        format!("/ecr/{region}/repositories/")
+    }
+    pub fn repository(region: &str, name: &str) -> String {
+        format!("/ecr/{region}/repositories/{}", repo(name))
+    }
+    pub fn images(region: &str, repository: &str) -> String {
+        format!("/ecr/{region}/images/{}/", repo(repository))
+    }
+    pub fn image(region: &str, repository: &str, digest: &str) -> String {
+        format!("/ecr/{region}/images/{}/{digest}", repo(repository))
+    }
+    pub fn image_tags(region: &str, repository: &str) -> String {
+        format!("/ecr/{region}/image-tags/{}/", repo(repository))
+    }
+    pub fn image_tag(region: &str, repository: &str, tag: &str) -> String {
+        format!("/ecr/{region}/image-tags/{}/{tag}", repo(repository))
+    }
+    pub fn blob_links(region: &str, repository: &str) -> String {
+        format!("/ecr/{region}/blob-links/{}/", repo(repository))
+    }
+    pub fn blob_link(region: &str, repository: &str, digest: &str) -> String {
+        format!("/ecr/{region}/blob-links/{}/{digest}", repo(repository))
+    }
+    pub fn uploads(region: &str) -> String {
+        format!("/ecr/{region}/uploads/")
+    }
+    pub fn upload(region: &str, id: &str) -> String {
+        format!("/ecr/{region}/uploads/{id}")
+    }
 }
 
 #[cfg(test)]
@@ -211,6 +257,14 @@ mod tests {
         assert_eq!(
             collection_of(&keys::task("us-east-1", "c", "1")),
             Some("tasks")
+        );
+        assert_eq!(
+            collection_of(&keys::image_tag("us-east-1", "team/app", "v1")),
+            Some("image-tags")
+        );
+        assert_eq!(
+            keys::image_tag("us-east-1", "team/app", "v1"),
+            "/ecr/us-east-1/image-tags/team+app/v1"
         );
         assert_eq!(collection_of("/other/x"), None);
         assert_eq!(collection_of("tasks"), None);

@@ -2,6 +2,8 @@
 //! temporary data directory, the real AWS CLI pointed at it, and raw signed HTTP requests.
 #![allow(dead_code)]
 
+pub mod images;
+
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

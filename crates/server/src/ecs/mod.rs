@@ -6,7 +6,7 @@ mod account_settings;
 mod attributes;
 mod clusters;
 mod instances;
-mod paging;
+pub(crate) mod paging;
 mod resolve;
 pub(crate) mod services;
 mod tags;

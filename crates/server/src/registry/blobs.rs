@@ -1,0 +1,338 @@
+//! Where blob bytes live: the [`BlobStore`] trait, so that an object store can replace the
+//! disk later, and [`FsBlobStore`], content-addressed files under the data directory.
+//!
+//! An upload is staged under its id and becomes a blob only through [`BlobStore::commit`],
+//! which checks the digest first: a wrong digest stores nothing, and a crash mid-upload leaves
+//! at most a staged file, never a visible corrupt blob. Identical content is stored once.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// A stream of bytes in or out of the store.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("the uploaded content has digest {actual}, not {expected}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("blob {0} is not stored")]
+    NotFound(String),
+    #[error("'{0}' is not a sha256 digest or an upload id")]
+    BadName(String),
+    #[error("blob storage failed at {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the request body could not be read: {0}")]
+    Body(std::io::Error),
+}
+
+/// Blob bytes by digest, and the staging areas of uploads by id.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Appends `data` to the staged bytes of upload `id` (created on first use); returns how
+    /// many bytes are staged now.
+    async fn append(&self, id: &str, data: ByteStream) -> Result<u64, BlobError>;
+    /// How many bytes upload `id` has staged (0 if none yet).
+    async fn staged(&self, id: &str) -> Result<u64, BlobError>;
+    /// Makes the staged bytes of upload `id` the blob `digest` if they hash to it, and returns
+    /// its size. The staged bytes are gone afterwards, whether they matched or not.
+    async fn commit(&self, id: &str, digest: &str) -> Result<u64, BlobError>;
+    /// Forgets the staged bytes of upload `id`.
+    async fn abort(&self, id: &str) -> Result<(), BlobError>;
+    /// The size of blob `digest`, if it is stored.
+    async fn size(&self, digest: &str) -> Result<Option<u64>, BlobError>;
+    /// `len` bytes of blob `digest` from `offset`.
+    async fn read(&self, digest: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError>;
+}
+
+/// Blobs as files: `<root>/blobs/sha256/ab/abcd…`, uploads staged in `<root>/uploads/<id>`.
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError + '_ {
+    move |source| BlobError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl FsBlobStore {
+    pub fn new(root: PathBuf) -> Self {
+        FsBlobStore { root }
+    }
+
+    fn blob_path(&self, digest: &str) -> Result<PathBuf, BlobError> {
+        if !berth_api::ecr::is_valid_digest(digest) {
+            return Err(BlobError::BadName(digest.to_string()));
+        }
+        let hex = &digest["sha256:".len()..];
+        Ok(self.root.join("blobs/sha256").join(&hex[..2]).join(hex))
+    }
+
+    fn upload_path(&self, id: &str) -> Result<PathBuf, BlobError> {
+        let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !ok {
+            return Err(BlobError::BadName(id.to_string()));
+        }
+        Ok(self.root.join("uploads").join(id))
+    }
+}
+
+/// Hashes a staged file, and if it matches moves it into place durably. Blocking.
+fn commit_file(staged: &Path, target: &Path, expected: &str) -> Result<u64, BlobError> {
+    let mut file = match std::fs::File::open(staged) {
+        Ok(file) => Some(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_error(staged)(e)),
+    };
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    if let Some(file) = file.as_mut() {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = file.read(&mut buf).map_err(io_error(staged))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+    }
+    let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+    let remove_staged = || match std::fs::remove_file(staged) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(staged)(e)),
+        _ => Ok(()),
+    };
+    if actual != expected {
+        remove_staged()?;
+        return Err(BlobError::DigestMismatch {
+            expected: expected.to_string(),
+            actual,
+        });
+    }
+    if target.exists() {
+        // The same content is stored already: keep one copy.
+        remove_staged()?;
+        return Ok(size);
+    }
+    let dir = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    match file {
+        Some(file) => {
+            file.sync_all().map_err(io_error(staged))?;
+            std::fs::rename(staged, target).map_err(io_error(target))?;
+        }
+        None => {
+            // An empty blob that was never staged: write it the same careful way.
+            let tmp = dir.join(format!(".tmp-{}", crate::clock::new_id()));
+            let mut f = std::fs::File::create(&tmp).map_err(io_error(&tmp))?;
+            f.flush().map_err(io_error(&tmp))?;
+            f.sync_all().map_err(io_error(&tmp))?;
+            std::fs::rename(&tmp, target).map_err(io_error(target))?;
+        }
+    }
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))?;
+    Ok(size)
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn append(&self, id: &str, mut data: ByteStream) -> Result<u64, BlobError> {
+        let path = self.upload_path(id)?;
+        let dir = self.root.join("uploads");
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(io_error(&dir))?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await
+            .map_err(io_error(&path))?;
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk.map_err(BlobError::Body)?;
+            file.write_all(&chunk).await.map_err(io_error(&path))?;
+        }
+        file.flush().await.map_err(io_error(&path))?;
+        let size = file.metadata().await.map_err(io_error(&path))?.len();
+        Ok(size)
+    }
+
+    async fn staged(&self, id: &str) -> Result<u64, BlobError> {
+        let path = self.upload_path(id)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(io_error(&path)(e)),
+        }
+    }
+
+    async fn commit(&self, id: &str, digest: &str) -> Result<u64, BlobError> {
+        let staged = self.upload_path(id)?;
+        let target = self.blob_path(digest)?;
+        let expected = digest.to_string();
+        tokio::task::spawn_blocking(move || commit_file(&staged, &target, &expected))
+            .await
+            .map_err(|e| BlobError::Io {
+                path: id.to_string(),
+                source: std::io::Error::other(e),
+            })?
+    }
+
+    async fn abort(&self, id: &str) -> Result<(), BlobError> {
+        let path = self.upload_path(id)?;
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn size(&self, digest: &str) -> Result<Option<u64>, BlobError> {
+        let path = self.blob_path(digest)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&path)(e)),
+        }
+    }
+
+    async fn read(&self, digest: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
+        let path = self.blob_path(digest)?;
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(digest.to_string()));
+            }
+            Err(e) => return Err(io_error(&path)(e)),
+        };
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(io_error(&path))?;
+        let stream = futures::stream::unfold((file, len), |(mut file, left)| async move {
+            if left == 0 {
+                return None;
+            }
+            let mut buf = vec![0u8; CHUNK.min(usize::try_from(left).unwrap_or(CHUNK))];
+            match file.read(&mut buf).await {
+                Ok(0) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the blob is shorter than its recorded size",
+                    )),
+                    (file, 0),
+                )),
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(Bytes::from(buf)), (file, left - n as u64)))
+                }
+                Err(e) => Some((Err(e), (file, 0))),
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(parts: &[&'static [u8]]) -> ByteStream {
+        let items: Vec<Result<Bytes, std::io::Error>> =
+            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        Box::pin(futures::stream::iter(items))
+    }
+
+    fn digest_of(data: &[u8]) -> String {
+        format!("sha256:{}", hex::encode(Sha256::digest(data)))
+    }
+
+    async fn read_all(store: &FsBlobStore, digest: &str, offset: u64, len: u64) -> Vec<u8> {
+        let mut s = store.read(digest, offset, len).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(chunk) = s.next().await {
+            out.extend_from_slice(&chunk.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn staged_chunks_become_a_blob_only_with_the_right_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::new(dir.path().to_path_buf());
+        assert_eq!(
+            store
+                .append("u1", stream(&[b"hello ", b"wor"]))
+                .await
+                .unwrap(),
+            9
+        );
+        assert_eq!(store.append("u1", stream(&[b"ld"])).await.unwrap(), 11);
+        assert_eq!(store.staged("u1").await.unwrap(), 11);
+        let wrong = digest_of(b"other");
+        let err = store.commit("u1", &wrong).await.unwrap_err();
+        assert!(matches!(err, BlobError::DigestMismatch { .. }), "{err}");
+        assert_eq!(store.size(&wrong).await.unwrap(), None);
+        assert_eq!(store.staged("u1").await.unwrap(), 0, "staging is gone");
+        assert!(
+            !dir.path().join("blobs").exists()
+                || std::fs::read_dir(dir.path().join("blobs/sha256"))
+                    .map(|d| d.count() == 0)
+                    .unwrap_or(true)
+        );
+
+        store.append("u2", stream(&[b"hello world"])).await.unwrap();
+        let digest = digest_of(b"hello world");
+        assert_eq!(store.commit("u2", &digest).await.unwrap(), 11);
+        assert_eq!(store.size(&digest).await.unwrap(), Some(11));
+        assert_eq!(read_all(&store, &digest, 0, 11).await, b"hello world");
+        assert_eq!(read_all(&store, &digest, 6, 3).await, b"wor");
+        let hex = &digest[7..];
+        assert!(
+            dir.path()
+                .join("blobs/sha256")
+                .join(&hex[..2])
+                .join(hex)
+                .is_file()
+        );
+
+        // The same bytes again: one file, staging cleared.
+        store.append("u3", stream(&[b"hello world"])).await.unwrap();
+        assert_eq!(store.commit("u3", &digest).await.unwrap(), 11);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("uploads"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn names_cannot_escape_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::new(dir.path().to_path_buf());
+        assert!(matches!(
+            store.staged("../x").await,
+            Err(BlobError::BadName(_))
+        ));
+        assert!(matches!(
+            store.size("sha256:../../etc").await,
+            Err(BlobError::BadName(_))
+        ));
+        let empty = digest_of(b"");
+        assert_eq!(store.commit("never", &empty).await.unwrap(), 0);
+        assert_eq!(store.size(&empty).await.unwrap(), Some(0));
+    }
+}
