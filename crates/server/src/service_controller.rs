@@ -1,5 +1,7 @@
-//! The service controller: keeps every REPLICA service at its desired count and carries its
-//! deployments through, inside the deployment bounds, with the circuit breaker.
+//! The service controller: keeps every service at its desired count and carries its
+//! deployments through, inside the deployment bounds, with the circuit breaker. A DAEMON
+//! service is the same machine with its desired count set, each tick, to the instances that
+//! may run it, and a distinctInstance constraint on its placements.
 //!
 //! Each tick reconciles every ACTIVE or DRAINING service in two kinds of transaction:
 //! 1. one plan that reads the service's task counters (per deployment: meant to run, still
@@ -17,19 +19,20 @@ use crate::clock::new_id;
 use crate::db::{Db, Writes};
 use crate::ecs::services::group_of;
 use crate::ecs::task_definitions::parse_reference;
-use crate::ecs::tasks::{Targets, TaskParams, plan_tasks, request_stop};
+use crate::ecs::tasks::{Targets, TaskParams, candidates, plan_tasks, request_stop};
 use crate::records::{StoredTaskDefinition, keys};
 use crate::tally::{self, Tally};
 use crate::{App, Ctx};
 use berth_api::ApiError;
-use berth_model::container_instance::{ContainerInstance, ContainerInstanceStatus};
-use berth_model::placement::{check_constraints, check_strategies};
+use berth_model::container_instance::{ContainerInstance, ContainerInstanceStatus, Resources};
+use berth_model::placement::{Constraint, check_constraints, check_strategies};
 use berth_model::service::{
     Deployment, DeploymentRolloutState, DeploymentStatus, SchedulingStrategy, Service,
     ServiceEvent, ServiceStatus,
 };
 use berth_model::task::{DesiredStatus, Task, TaskStatus, TaskStopCode};
 use berth_scheduler::rollout::{self, Bounds, DeploymentTasks};
+use berth_scheduler::{Request, place_on};
 use std::time::Duration;
 
 /// How often every service is looked at.
@@ -51,9 +54,7 @@ pub async fn run(app: App) {
 pub async fn tick_once(app: &App) {
     let mut services = Vec::new();
     app.db.scan::<Service>("/ecs/", |key, s| {
-        if matches!(s.status, ServiceStatus::Active | ServiceStatus::Draining)
-            && s.scheduling_strategy == SchedulingStrategy::Replica
-        {
+        if matches!(s.status, ServiceStatus::Active | ServiceStatus::Draining) {
             services.push(key.to_string());
         }
         true
@@ -159,8 +160,17 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
     let mut service = current.value.clone();
     let name = service.service_name.clone();
     let tasks_prefix = keys::tasks(&ctx.region, cluster);
+    let daemon = service.scheduling_strategy == SchedulingStrategy::Daemon;
     let desired = if service.status == ServiceStatus::Draining {
         0
+    } else if daemon {
+        // One task on every instance that may take one, including instances that just joined.
+        let eligible = eligible_instances(db, ctx, cluster, &service)?;
+        service.desired_count = eligible;
+        if let Some(primary) = service.deployments.first_mut() {
+            primary.desired_count = eligible;
+        }
+        eligible
     } else {
         service.desired_count
     };
@@ -168,7 +178,7 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
         .deployment_configuration
         .clone()
         .unwrap_or_default()
-        .resolved(SchedulingStrategy::Replica);
+        .resolved(service.scheduling_strategy);
     let (min_healthy, max_total) = config.task_bounds(desired);
     let mut writes = Writes::new();
     let mut stops = Vec::new();
@@ -299,6 +309,33 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
         d.updated_at = ctx.now;
     });
     Ok((writes.expect_unchanged(&current).put(key, service), stops))
+}
+
+/// How many instances a DAEMON service runs on: ACTIVE, connected, and meeting its
+/// placement constraints.
+fn eligible_instances(
+    db: &Db,
+    ctx: &Ctx,
+    cluster: &str,
+    service: &Service,
+) -> Result<i32, ApiError> {
+    let instances: Vec<_> = db
+        .list::<ContainerInstance>(&keys::instances(&ctx.region, cluster))
+        .into_iter()
+        .filter(|i| i.value.status == ContainerInstanceStatus::Active)
+        .collect();
+    let candidates = candidates(db, &instances)?;
+    let request = Request {
+        demand: Resources::new(0, 0),
+        group: group_of(&service.service_name),
+        strategies: Vec::new(),
+        constraints: check_constraints("placementConstraints", &service.placement_constraints)?,
+        required_attributes: Vec::new(),
+        seed: 0,
+    };
+    let targets: Vec<usize> = (0..candidates.len()).collect();
+    let plan = place_on(&candidates, &request, &targets);
+    Ok(plan.placements.iter().filter(|p| p.is_ok()).count() as i32)
 }
 
 /// A task of the service that is meant to run, as the stop choice sees it.
@@ -486,6 +523,13 @@ fn start_tasks(
     if strategies.is_empty() {
         strategies = berth_scheduler::service_default();
     }
+    let mut constraints =
+        check_constraints("placementConstraints", &service.placement_constraints)?;
+    if service.scheduling_strategy == SchedulingStrategy::Daemon {
+        // A daemon runs once per instance: an instance still running the old revision's task
+        // takes the new one only once that has stopped (maximumPercent 100).
+        constraints.push(Constraint::DistinctInstance);
+    }
     let params = TaskParams {
         group: Some(group_of(name)),
         started_by: Some(primary.id.clone()),
@@ -493,7 +537,7 @@ fn start_tasks(
         tags: Vec::new(),
         enable_execute_command: service.enable_execute_command,
         strategies,
-        constraints: check_constraints("placementConstraints", &service.placement_constraints)?,
+        constraints,
     };
     let planned = plan_tasks(
         db,

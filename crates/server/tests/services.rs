@@ -318,6 +318,10 @@ async fn instance(h: &Harness) -> String {
         .to_string()
 }
 
+async fn daemon(h: &Harness, name: &str) -> Value {
+    h.ok("DescribeServices", json!({"services": [name]})).await["services"][0].clone()
+}
+
 /// The instance each task meant to run is on, for tasks of `group`.
 async fn placements(h: &Harness, group: &str) -> Vec<String> {
     h.tasks("RUNNING")
@@ -407,4 +411,78 @@ async fn scaling_in_keeps_the_spread_even() {
     let mut expected = instances.to_vec();
     expected.sort();
     assert_eq!(on, expected, "one task left on each instance");
+}
+
+#[tokio::test]
+async fn a_daemon_runs_once_on_every_instance_including_new_ones() {
+    let h = harness().await;
+    let (a, b) = (instance(&h).await, instance(&h).await);
+    for image in ["agent:1", "agent:2"] {
+        h.ok(
+            "RegisterTaskDefinition",
+            json!({"family": "logs", "containerDefinitions": [{"name": "logs", "image": image, "memory": 64}]}),
+        )
+        .await;
+    }
+    h.ok(
+        "CreateService",
+        json!({"serviceName": "logs", "taskDefinition": "logs:1", "schedulingStrategy": "DAEMON"}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    h.agent_catches_up().await;
+    let mut on = placements(&h, "service:logs").await;
+    on.sort();
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    assert_eq!(on, both);
+    assert_eq!(count(&daemon(&h, "logs").await, "desiredCount"), 2);
+
+    // A new instance gets one too; a draining one loses its own.
+    let c = instance(&h).await;
+    h.ok(
+        "UpdateContainerInstancesState",
+        json!({"containerInstances": [a.clone()], "status": "DRAINING"}),
+    )
+    .await;
+    for _ in 0..3 {
+        tick_once(&h.app).await;
+        h.agent_catches_up().await;
+    }
+    let mut on = placements(&h, "service:logs").await;
+    on.sort();
+    let mut expected = vec![b.clone(), c.clone()];
+    expected.sort();
+    assert_eq!(on, expected);
+    assert_eq!(count(&daemon(&h, "logs").await, "desiredCount"), 2);
+
+    // A new revision replaces each instance's task, never two on one instance.
+    h.ok(
+        "UpdateService",
+        json!({"service": "logs", "taskDefinition": "logs:2"}),
+    )
+    .await;
+    for _ in 0..6 {
+        tick_once(&h.app).await;
+        let on = placements(&h, "service:logs").await;
+        let mut unique = on.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            on.len(),
+            "two daemon tasks on one instance: {on:?}"
+        );
+        h.agent_catches_up().await;
+    }
+    let s = daemon(&h, "logs").await;
+    assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s}");
+    assert!(
+        s["deployments"][0]["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with("logs:2")
+    );
+    assert_eq!(s["deployments"][0]["rolloutState"], "COMPLETED", "{s}");
+    assert_eq!(count(&s, "runningCount"), 2);
 }

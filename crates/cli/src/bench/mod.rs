@@ -6,6 +6,7 @@
 //!
 //! This is a benchmark, not a test: it asserts nothing about speed, it prints what it saw.
 
+mod scheduler;
 mod server_process;
 mod stats;
 
@@ -24,6 +25,8 @@ use stats::{Row, Samples};
 pub enum BenchCommand {
     /// The ECS API: concurrent clients on describe/list/register/run/stop with a full store.
     Api(ApiArgs),
+    /// The placement function alone: placements per second on 1k, 5k and 10k instances.
+    Scheduler(scheduler::SchedulerArgs),
 }
 
 #[derive(Args)]
@@ -65,6 +68,7 @@ const FAMILY: &str = "bench-app";
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Api(args) => api(args).await,
+        BenchCommand::Scheduler(args) => scheduler::run(args),
     }
 }
 

@@ -1,0 +1,98 @@
+//! `berth bench scheduler`: the pure placement function alone, on one core. Places `--tasks`
+//! tasks (ten per call, as RunTask does) onto 1k, 5k and 10k simulated instances with
+//! spread by zone then binpack on memory and a memberOf constraint that half the instances
+//! meet, carrying each call's result into the next as the server does.
+
+use std::time::Instant;
+
+use berth_model::container_instance::Resources;
+use berth_model::placement::{PlacementConstraint, PlacementStrategy};
+use berth_scheduler::{Candidate, Request, place};
+use clap::Args;
+
+#[derive(Args)]
+pub struct SchedulerArgs {
+    /// Tasks to place on each cluster size.
+    #[arg(long, default_value_t = 100_000)]
+    tasks: usize,
+    /// Cluster sizes to try, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
+    instances: Vec<usize>,
+}
+
+const GROUP: &str = "service:bench";
+
+fn cluster(size: usize, tasks: usize) -> Vec<Candidate> {
+    // Room for every task on the eligible half, twice over.
+    let per_instance = (tasks * 4 / size.max(1)).max(1) as i64;
+    (0..size)
+        .map(|i| {
+            let kind = if i % 2 == 0 { "t2.large" } else { "m5.large" };
+            Candidate::new(
+                format!("arn:aws:ecs:us-east-1:000000000000:container-instance/bench/{i:05}"),
+                Resources::new(per_instance * 128, per_instance * 256),
+            )
+            .with_attribute("ecs.availability-zone", Some(&format!("zone-{}", i % 3)))
+            .with_attribute("ecs.instance-type", Some(kind))
+        })
+        .collect()
+}
+
+fn request() -> anyhow::Result<Request> {
+    Ok(Request {
+        demand: Resources::new(128, 256),
+        group: GROUP.into(),
+        strategies: vec![
+            PlacementStrategy::spread("attribute:ecs.availability-zone").check("strategy")?,
+            PlacementStrategy::binpack("memory").check("strategy")?,
+        ],
+        constraints: vec![
+            PlacementConstraint::member_of("attribute:ecs.instance-type =~ t2.*")
+                .check("constraint")?,
+        ],
+        required_attributes: Vec::new(),
+        seed: 7,
+    })
+}
+
+pub fn run(args: SchedulerArgs) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; build with --release for figures worth quoting");
+    }
+    let mut request = request()?;
+    println!(
+        "{:>9} {:>9} {:>9} {:>10} {:>14}",
+        "INSTANCES", "TASKS", "UNPLACED", "SECONDS", "PLACEMENTS/S"
+    );
+    for &size in &args.instances {
+        let mut candidates = cluster(size, args.tasks);
+        let (mut placed, mut unplaced) = (0usize, 0usize);
+        let started = Instant::now();
+        while placed + unplaced < args.tasks {
+            let count = 10.min(args.tasks - placed - unplaced);
+            request.seed = request.seed.wrapping_add(1);
+            let plan = place(&candidates, &request, count);
+            for (candidate, remaining) in candidates.iter_mut().zip(plan.remaining) {
+                candidate.remaining = remaining;
+            }
+            for outcome in &plan.placements {
+                match outcome {
+                    Ok(i) => {
+                        *candidates[*i]
+                            .task_groups
+                            .entry(GROUP.to_string())
+                            .or_default() += 1;
+                        placed += 1;
+                    }
+                    Err(_) => unplaced += 1,
+                }
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "{size:>9} {placed:>9} {unplaced:>9} {seconds:>10.2} {:>14.0}",
+            placed as f64 / seconds.max(1e-9)
+        );
+    }
+    Ok(())
+}
