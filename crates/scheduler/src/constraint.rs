@@ -78,6 +78,32 @@ fn has_attribute(candidate: &Candidate, required: &Attribute) -> bool {
     }
 }
 
+/// A failed check, borrowing what it names: cheap to make for every instance that cannot take
+/// a task, turned into a [`Reason`] only when a failure is reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fault<'a> {
+    Agent,
+    MissingAttribute(&'a Attribute),
+    MemberOf(&'a berth_model::query::Expr),
+    DistinctInstance,
+    Resource(ResourceShortfall),
+}
+
+impl Fault<'_> {
+    pub(crate) fn into_reason(self) -> Reason {
+        match self {
+            Fault::Agent => Reason::Agent,
+            Fault::MissingAttribute(a) => Reason::MissingAttribute {
+                name: a.name.clone(),
+                value: a.value.clone(),
+            },
+            Fault::MemberOf(expr) => Reason::MemberOf(expr.to_string()),
+            Fault::DistinctInstance => Reason::DistinctInstance,
+            Fault::Resource(shortfall) => Reason::Resource(shortfall),
+        }
+    }
+}
+
 /// What the checks need to know beyond the candidate itself.
 pub(crate) struct Check<'a> {
     pub demand: &'a Resources,
@@ -86,9 +112,61 @@ pub(crate) struct Check<'a> {
     pub group: &'a str,
 }
 
+/// Whether a constraint's verdict on an instance can change while a plan places tasks: only
+/// `distinctInstance` and expressions that read `task:group` can.
+fn is_static(constraint: &Constraint) -> bool {
+    match constraint {
+        Constraint::DistinctInstance => false,
+        Constraint::MemberOf(expr) => !expr.subjects().contains(&"task:group"),
+    }
+}
+
 impl Check<'_> {
+    /// Whether `candidate` passes every check that no placement of this plan can change: the
+    /// agent, required attributes and the expressions that do not read `task:group`.
+    pub(crate) fn passes_static(&self, candidate: &Candidate) -> bool {
+        candidate.agent_connected
+            && self
+                .required_attributes
+                .iter()
+                .all(|a| has_attribute(candidate, a))
+            && self
+                .constraints
+                .iter()
+                .filter(|c| is_static(c))
+                .all(|c| match c {
+                    Constraint::MemberOf(expr) => {
+                        expr.evaluate_multi(&|s: &str| candidate.subject(s, None))
+                    }
+                    Constraint::DistinctInstance => true,
+                })
+    }
+
+    /// For a candidate that [`passes_static`](Self::passes_static): whether it may take one more
+    /// task now — the checks that change as tasks are placed, and resources.
+    pub(crate) fn passes_now(
+        &self,
+        candidate: &Candidate,
+        remaining: &Resources,
+        in_group: usize,
+        planned: usize,
+    ) -> bool {
+        let planned_group = (planned > 0).then_some(self.group);
+        self.constraints
+            .iter()
+            .filter(|c| !is_static(c))
+            .all(|c| match c {
+                Constraint::DistinctInstance => in_group == 0,
+                Constraint::MemberOf(expr) => {
+                    expr.evaluate_multi(&|s: &str| candidate.subject(s, planned_group))
+                }
+            })
+            && remaining.fits(self.demand).is_ok()
+    }
+
     /// Whether `candidate`, with `remaining` resources, `in_group` tasks of the group (existing
     /// and planned) and `planned` of them from this plan, may take one more task.
+    #[cfg(test)]
     pub(crate) fn run(
         &self,
         candidate: &Candidate,
@@ -96,34 +174,44 @@ impl Check<'_> {
         in_group: usize,
         planned: usize,
     ) -> Result<(), Reason> {
+        self.fault(candidate, remaining, in_group, planned)
+            .map_err(Fault::into_reason)
+    }
+
+    /// Every check in order, stopping at the first that fails (the reason an instance is
+    /// reported with).
+    pub(crate) fn fault(
+        &self,
+        candidate: &Candidate,
+        remaining: &Resources,
+        in_group: usize,
+        planned: usize,
+    ) -> Result<(), Fault<'_>> {
         if !candidate.agent_connected {
-            return Err(Reason::Agent);
+            return Err(Fault::Agent);
         }
         if let Some(missing) = self
             .required_attributes
             .iter()
             .find(|a| !has_attribute(candidate, a))
         {
-            return Err(Reason::MissingAttribute {
-                name: missing.name.clone(),
-                value: missing.value.clone(),
-            });
+            return Err(Fault::MissingAttribute(missing));
         }
         let planned_group = (planned > 0).then_some(self.group);
         for constraint in self.constraints {
             match constraint {
                 Constraint::DistinctInstance if in_group > 0 => {
-                    return Err(Reason::DistinctInstance);
+                    return Err(Fault::DistinctInstance);
                 }
                 Constraint::DistinctInstance => {}
                 Constraint::MemberOf(expr) => {
                     if !expr.evaluate_multi(&|s: &str| candidate.subject(s, planned_group)) {
-                        return Err(Reason::MemberOf(expr.to_string()));
+                        return Err(Fault::MemberOf(expr));
                     }
                 }
             }
         }
-        remaining.fits(self.demand).map_err(Reason::Resource)
+        remaining.fits(self.demand).map_err(Fault::Resource)
     }
 }
 

@@ -38,7 +38,8 @@ pub use strategy::{run_task_default, service_default};
 
 use berth_model::common::Attribute;
 use berth_model::container_instance::Resources;
-use berth_model::placement::{Constraint, Strategy};
+use berth_model::placement::{Constraint, SpreadField, Strategy};
+use std::collections::HashMap;
 
 use constraint::Check;
 use rng::Rng;
@@ -86,6 +87,50 @@ pub struct Plan {
     pub remaining: Vec<Resources>,
 }
 
+/// For one `spread` on an attribute: which value each candidate has (as a slot) and the
+/// group's tasks per slot, kept current as the plan places tasks.
+#[derive(Debug, Clone)]
+pub(crate) struct SpreadCount {
+    pub name: String,
+    pub slot_of: Vec<usize>,
+    pub tasks: Vec<usize>,
+}
+
+/// One [`SpreadCount`] per attribute a `spread` strategy names.
+pub(crate) type SpreadCounts = Vec<SpreadCount>;
+
+fn spread_counts(candidates: &[Candidate], request: &Request) -> SpreadCounts {
+    request
+        .strategies
+        .iter()
+        .filter_map(|s| match s {
+            Strategy::Spread(SpreadField::Attribute(name)) => Some(name.clone()),
+            _ => None,
+        })
+        .map(|name| {
+            let mut slots: HashMap<Option<&str>, usize> = HashMap::new();
+            let mut tasks = Vec::new();
+            let slot_of = candidates
+                .iter()
+                .map(|c| {
+                    let next = slots.len();
+                    let slot = *slots.entry(c.attribute(&name)).or_insert(next);
+                    if slot == tasks.len() {
+                        tasks.push(0);
+                    }
+                    tasks[slot] += c.tasks_in(&request.group);
+                    slot
+                })
+                .collect();
+            SpreadCount {
+                name,
+                slot_of,
+                tasks,
+            }
+        })
+        .collect()
+}
+
 /// The running state of one plan.
 struct Placer<'a> {
     candidates: &'a [Candidate],
@@ -97,6 +142,10 @@ struct Placer<'a> {
     planned: Vec<usize>,
     rng: Rng,
     placements: Vec<Result<usize, Unplaced>>,
+    /// For each `spread` on an attribute: the group's tasks per value, kept as tasks are placed.
+    spread_counts: SpreadCounts,
+    /// Per candidate: whether it passes the checks no placement can change (computed once).
+    statically_ok: Vec<bool>,
 }
 
 impl<'a> Placer<'a> {
@@ -112,45 +161,69 @@ impl<'a> Placer<'a> {
             planned: vec![0; candidates.len()],
             rng: Rng::new(request.seed),
             placements: Vec::new(),
+            spread_counts: spread_counts(candidates, request),
+            statically_ok: {
+                let check = Check {
+                    demand: &request.demand,
+                    required_attributes: &request.required_attributes,
+                    constraints: &request.constraints,
+                    group: &request.group,
+                };
+                candidates.iter().map(|c| check.passes_static(c)).collect()
+            },
         }
-    }
-
-    fn check(&self, i: usize) -> Result<(), Reason> {
-        Check {
-            demand: &self.request.demand,
-            required_attributes: &self.request.required_attributes,
-            constraints: &self.request.constraints,
-            group: &self.request.group,
-        }
-        .run(
-            &self.candidates[i],
-            &self.remaining[i],
-            self.in_group[i],
-            self.planned[i],
-        )
     }
 
     /// Places one task on one of `considered`, or records why none of them can take it.
     fn place_one(&mut self, considered: impl IntoIterator<Item = usize>) {
+        let check = Check {
+            demand: &self.request.demand,
+            required_attributes: &self.request.required_attributes,
+            constraints: &self.request.constraints,
+            group: &self.request.group,
+        };
         let mut fit = Vec::new();
-        let mut rejections = Vec::new();
+        let mut misses = Vec::new();
         for i in considered {
-            match self.check(i) {
-                Ok(()) => fit.push(i),
-                Err(reason) => rejections.push(Rejection {
-                    candidate: i,
-                    reason,
-                }),
+            let ok = self.statically_ok[i]
+                && check.passes_now(
+                    &self.candidates[i],
+                    &self.remaining[i],
+                    self.in_group[i],
+                    self.planned[i],
+                );
+            if ok {
+                fit.push(i);
+            } else {
+                misses.push(i);
             }
         }
         if fit.is_empty() {
+            // Only now: the reason of each instance, every check in order.
+            let rejections = misses
+                .into_iter()
+                .filter_map(|i| {
+                    check
+                        .fault(
+                            &self.candidates[i],
+                            &self.remaining[i],
+                            self.in_group[i],
+                            self.planned[i],
+                        )
+                        .err()
+                        .map(|fault| Rejection {
+                            candidate: i,
+                            reason: fault.into_reason(),
+                        })
+                })
+                .collect();
             self.placements.push(Err(Unplaced { rejections }));
             return;
         }
         let standing = Standing {
-            candidates: self.candidates,
             remaining: &self.remaining,
             in_group: &self.in_group,
+            spread_counts: &self.spread_counts,
         };
         for strategy in &self.request.strategies {
             if fit.len() == 1 {
@@ -162,6 +235,9 @@ impl<'a> Placer<'a> {
         self.remaining[chosen].subtract(&self.request.demand);
         self.in_group[chosen] += 1;
         self.planned[chosen] += 1;
+        for spread in &mut self.spread_counts {
+            spread.tasks[spread.slot_of[chosen]] += 1;
+        }
         self.placements.push(Ok(chosen));
     }
 

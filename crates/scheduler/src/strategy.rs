@@ -12,12 +12,9 @@
 //!
 //! Whatever is still tied at the end is settled with the seeded generator.
 
-use std::collections::BTreeMap;
-
 use berth_model::container_instance::Resources;
 use berth_model::placement::{BinpackField, SpreadField, Strategy};
 
-use crate::candidate::Candidate;
 use crate::rng::Rng;
 
 /// ECS's placement for RunTask when the request gives no strategy: tasks are placed randomly.
@@ -36,10 +33,11 @@ pub fn service_default() -> Vec<Strategy> {
 
 /// The state strategies compare instances by.
 pub(crate) struct Standing<'a> {
-    pub candidates: &'a [Candidate],
     pub remaining: &'a [Resources],
     /// Tasks of the request's group on each candidate, existing and planned.
     pub in_group: &'a [usize],
+    /// Tasks of the group per value of each attribute a spread names, existing and planned.
+    pub spread_counts: &'a crate::SpreadCounts,
 }
 
 /// The members of `tied` (not empty) with the smallest `key`.
@@ -65,11 +63,10 @@ pub(crate) fn narrow(
         }
         Strategy::Spread(SpreadField::InstanceId) => keep_min(tied, |i| standing.in_group[i]),
         Strategy::Spread(SpreadField::Attribute(name)) => {
-            let mut per_value: BTreeMap<Option<&str>, usize> = BTreeMap::new();
-            for (c, n) in standing.candidates.iter().zip(standing.in_group) {
-                *per_value.entry(c.attribute(name)).or_default() += n;
-            }
-            keep_min(tied, |i| per_value[&standing.candidates[i].attribute(name)])
+            let Some(spread) = standing.spread_counts.iter().find(|s| &s.name == name) else {
+                return tied;
+            };
+            keep_min(tied, |i| spread.tasks[spread.slot_of[i]])
         }
     }
 }
@@ -77,16 +74,17 @@ pub(crate) fn narrow(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::candidate::Candidate;
 
     fn standing_for<'a>(
-        candidates: &'a [Candidate],
         remaining: &'a [Resources],
         in_group: &'a [usize],
+        spread_counts: &'a crate::SpreadCounts,
     ) -> Standing<'a> {
         Standing {
-            candidates,
             remaining,
             in_group,
+            spread_counts,
         }
     }
 
@@ -103,7 +101,13 @@ mod tests {
         ];
         let remaining: Vec<Resources> = candidates.iter().map(|c| c.remaining.clone()).collect();
         let in_group = [1, 0, 2, 0];
-        let s = standing_for(&candidates, &remaining, &in_group);
+        // z1 (a, b) holds 1 task, z2 (c) 2, the instance without a zone (d) none.
+        let zones = vec![crate::SpreadCount {
+            name: "ecs.availability-zone".into(),
+            slot_of: vec![0, 0, 1, 2],
+            tasks: vec![1, 2, 0],
+        }];
+        let s = standing_for(&remaining, &in_group, &zones);
         let mut rng = Rng::new(1);
         let all = || vec![0, 1, 2, 3];
         let mut narrow =
