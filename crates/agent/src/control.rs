@@ -5,12 +5,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use berth_client::{Client, ClientError};
 use berth_model::task::{ContainerStatus, HealthStatus, NetworkBinding, Task, TaskStatus};
 use berth_model::task_definition::TaskDefinition;
 use berth_model::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use crate::runtime::{RegistryAuth, registry_of};
 
 /// One container's part of a [`TaskStateChange`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,6 +61,8 @@ pub trait ControlPlane: Send + Sync + 'static {
     async fn describe_tasks(&self, arns: &[String]) -> Result<Vec<Task>, ClientError>;
     async fn task_definition(&self, arn: &str) -> Result<TaskDefinition, ClientError>;
     async fn submit(&self, change: &TaskStateChange) -> Result<(), ClientError>;
+    /// Credentials for pulling `image`, when it lives in Berth's own registry.
+    async fn registry_auth(&self, image: &str) -> Result<Option<RegistryAuth>, ClientError>;
 }
 
 /// The control plane over HTTP, for one cluster and container instance.
@@ -66,6 +71,8 @@ pub struct HttpControlPlane {
     cluster: String,
     container_instance_arn: String,
     definitions: Mutex<HashMap<String, TaskDefinition>>,
+    /// The registry token from GetAuthorizationToken, until shortly before it expires.
+    registry: Mutex<Option<(RegistryAuth, Timestamp)>>,
 }
 
 impl HttpControlPlane {
@@ -75,6 +82,7 @@ impl HttpControlPlane {
             cluster,
             container_instance_arn,
             definitions: Mutex::default(),
+            registry: Mutex::default(),
         }
     }
 }
@@ -97,6 +105,79 @@ struct DescribeTasksOutput {
 #[serde(rename_all = "camelCase")]
 struct DescribeTaskDefinitionOutput {
     task_definition: TaskDefinition,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizationData {
+    authorization_token: String,
+    proxy_endpoint: String,
+    expires_at: Timestamp,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetAuthorizationTokenOutput {
+    #[serde(default)]
+    authorization_data: Vec<AuthorizationData>,
+}
+
+/// A fresh registry token is fetched this long before the old one expires.
+const TOKEN_MARGIN_MS: i64 = 5 * 60 * 1000;
+
+impl HttpControlPlane {
+    /// The registry's credentials, from the cache or a new GetAuthorizationToken.
+    async fn registry_credentials(&self) -> Result<RegistryAuth, ClientError> {
+        let now = crate::engine::now();
+        if let Some((auth, expires)) = self.registry.lock().expect("registry lock").clone()
+            && expires.millis() - TOKEN_MARGIN_MS > now.millis()
+        {
+            return Ok(auth);
+        }
+        let out: GetAuthorizationTokenOutput = self
+            .client
+            .json_1_1(
+                "ecr",
+                "AmazonEC2ContainerRegistry_V20150921",
+                "GetAuthorizationToken",
+                &json!({}),
+            )
+            .await?;
+        let bad = |detail: &str| ClientError::Decode {
+            status: 200,
+            detail: format!("GetAuthorizationToken: {detail}"),
+        };
+        let data = out
+            .authorization_data
+            .into_iter()
+            .next()
+            .ok_or_else(|| bad("no authorizationData"))?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(&data.authorization_token)
+            .map_err(|_| bad("the token is not base64"))?;
+        let decoded = String::from_utf8(decoded).map_err(|_| bad("the token is not text"))?;
+        let (username, password) = decoded
+            .split_once(':')
+            .ok_or_else(|| bad("the token is not USER:PASSWORD"))?;
+        let server = data
+            .proxy_endpoint
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let auth = RegistryAuth {
+            server,
+            username: username.to_string(),
+            password: password.to_string(),
+        };
+        *self.registry.lock().expect("registry lock") = Some((auth.clone(), data.expires_at));
+        Ok(auth)
+    }
+
+    /// The server's own `HOST:PORT`, which its registry's image references start with.
+    fn server_authority(&self) -> String {
+        self.client.endpoint_authority()
+    }
 }
 
 #[async_trait]
@@ -152,6 +233,13 @@ impl ControlPlane for HttpControlPlane {
             cache.insert(arn.to_owned(), out.task_definition.clone());
         }
         Ok(out.task_definition)
+    }
+
+    async fn registry_auth(&self, image: &str) -> Result<Option<RegistryAuth>, ClientError> {
+        if registry_of(image) != Some(self.server_authority().as_str()) {
+            return Ok(None);
+        }
+        self.registry_credentials().await.map(Some)
     }
 
     async fn submit(&self, change: &TaskStateChange) -> Result<(), ClientError> {

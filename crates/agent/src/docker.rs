@@ -21,8 +21,8 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 
 use crate::runtime::{
-    ContainerInfo, ContainerSpec, ContainerState, HealthCheckSpec, PortBinding, Runtime,
-    RuntimeError, VolumeSpec,
+    ContainerInfo, ContainerSpec, ContainerState, HealthCheckSpec, PortBinding, RegistryAuth,
+    Runtime, RuntimeError, VolumeSpec,
 };
 
 /// A Docker Engine reached through its API.
@@ -145,10 +145,20 @@ impl Runtime for Docker {
         ))
     }
 
-    async fn pull_image(&self, image: &str) -> Result<(), RuntimeError> {
+    async fn pull_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<(), RuntimeError> {
         let image = with_tag(image);
         let options = CreateImageOptionsBuilder::new().from_image(&image).build();
-        let mut progress = self.client.create_image(Some(options), None, None);
+        let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: Some(a.server.clone()),
+            ..Default::default()
+        });
+        let mut progress = self.client.create_image(Some(options), None, credentials);
         while let Some(step) = progress.next().await {
             step.map_err(failed)?;
         }

@@ -271,7 +271,7 @@ impl Drop for Engine {
     }
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -707,7 +707,17 @@ impl TaskRun {
                 container_spec(&self.task, &self.definition, definition, &self.placement())
                     .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
             self.pull_started_at.get_or_insert_with(now);
-            let pulled = ensure_image(self.runtime.as_ref(), &spec.image).await;
+            let auth = self
+                .control
+                .registry_auth(&spec.image)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "CannotPullContainerError: could not get credentials for '{}' from the control plane: {e}",
+                        spec.image
+                    )
+                })?;
+            let pulled = ensure_image(self.runtime.as_ref(), &spec.image, auth.as_ref()).await;
             self.pull_stopped_at = Some(now());
             pulled?;
             let probe = self.config.probe;

@@ -8,6 +8,10 @@ use serde_json::json;
 
 use super::*;
 use crate::mock::{Mock, SIGTERM_EXIT};
+use crate::runtime::{RegistryAuth, registry_of};
+
+/// The registry the fake control plane serves (as Berth's own).
+const REGISTRY: &str = "127.0.0.1:9180";
 
 const INSTANCE: &str = "arn:aws:ecs:us-east-1:000000000000:container-instance/default/i1";
 const IMAGE: &str = "berth-test/busybox:1";
@@ -84,6 +88,15 @@ impl ControlPlane for Fake {
                 message: "no such task definition".into(),
                 status: 400,
             })
+    }
+    async fn registry_auth(&self, image: &str) -> Result<Option<RegistryAuth>, ClientError> {
+        Ok(
+            (registry_of(image) == Some(REGISTRY)).then(|| RegistryAuth {
+                server: REGISTRY.into(),
+                username: "AWS".into(),
+                password: "token".into(),
+            }),
+        )
     }
     async fn submit(&self, change: &TaskStateChange) -> Result<(), ClientError> {
         if change.status == TaskStatus::Stopped {
@@ -177,6 +190,51 @@ fn id_of(mock: &Mock, container: &str) -> String {
 fn web() -> serde_json::Value {
     json!([{"name": "web", "image": IMAGE, "memory": 64, "essential": true,
             "portMappings": [{"containerPort": 8080, "hostPort": 0}]}])
+}
+
+#[tokio::test]
+async fn images_of_berths_registry_are_pulled_with_its_credentials() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    let private = format!("{REGISTRY}/web:1");
+    mock.allow_pull(&private);
+    let arn = fake.add(
+        "t1",
+        json!([{"name": "web", "image": private, "memory": 64, "essential": true},
+               {"name": "side", "image": IMAGE, "memory": 64, "essential": false}]),
+    );
+    mock.cache_image(IMAGE);
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    until(&mut engine, "RUNNING is reported", || {
+        fake.last(&arn, TaskStatus::Running).is_some()
+    })
+    .await;
+    let pulls = mock.pulls();
+    let with = |image: &str| {
+        pulls
+            .iter()
+            .find(|(i, _)| i == image)
+            .unwrap_or_else(|| panic!("{image} was not pulled: {pulls:?}"))
+            .1
+            .clone()
+    };
+    let auth = with(&private).expect("credentials for Berth's registry");
+    assert_eq!(
+        (auth.server.as_str(), auth.username.as_str()),
+        (REGISTRY, "AWS")
+    );
+    assert_eq!(with(IMAGE), None, "other registries get no credentials");
+}
+
+#[test]
+fn images_name_their_registry_as_docker_reads_them() {
+    assert_eq!(registry_of("127.0.0.1:9180/web:1"), Some("127.0.0.1:9180"));
+    assert_eq!(
+        registry_of("registry.example.com/team/web"),
+        Some("registry.example.com")
+    );
+    assert_eq!(registry_of("localhost/web"), Some("localhost"));
+    assert_eq!(registry_of("library/busybox"), None);
+    assert_eq!(registry_of("busybox:1"), None);
 }
 
 #[tokio::test]

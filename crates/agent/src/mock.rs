@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use berth_model::task::HealthStatus;
 
 use crate::runtime::{
-    ContainerInfo, ContainerSpec, ContainerState, Runtime, RuntimeError, VolumeSpec,
+    ContainerInfo, ContainerSpec, ContainerState, RegistryAuth, Runtime, RuntimeError, VolumeSpec,
 };
 
 /// The exit code of a process ended by SIGTERM.
@@ -19,6 +19,8 @@ pub const SIGTERM_EXIT: i64 = 143;
 struct State {
     cached: BTreeSet<String>,
     pullable: BTreeSet<String>,
+    /// Every pull asked for, with the credentials it came with.
+    pulls: Vec<(String, Option<RegistryAuth>)>,
     containers: BTreeMap<String, (ContainerSpec, ContainerState)>,
     health: BTreeMap<String, HealthStatus>,
     volumes: BTreeMap<String, VolumeSpec>,
@@ -40,6 +42,11 @@ impl Mock {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every pull asked for so far, with its credentials.
+    pub fn pulls(&self) -> Vec<(String, Option<RegistryAuth>)> {
+        self.state().pulls.clone()
     }
 
     /// Puts `image` in the local cache (its pulls still fail unless it is also pullable).
@@ -98,8 +105,13 @@ impl Runtime for Mock {
         Ok("DockerVersion: mock".into())
     }
 
-    async fn pull_image(&self, image: &str) -> Result<(), RuntimeError> {
+    async fn pull_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<(), RuntimeError> {
         let mut state = self.state();
+        state.pulls.push((image.to_owned(), auth.cloned()));
         if state.pullable.contains(image) {
             state.cached.insert(image.to_owned());
             Ok(())

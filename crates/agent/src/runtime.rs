@@ -152,8 +152,12 @@ pub enum RuntimeError {
 pub trait Runtime: Send + Sync + 'static {
     /// The runtime's version, e.g. `DockerVersion: 20.10.24`; fails when it is unreachable.
     async fn version(&self) -> Result<String, RuntimeError>;
-    /// Pulls `image` from its registry.
-    async fn pull_image(&self, image: &str) -> Result<(), RuntimeError>;
+    /// Pulls `image` from its registry, with `auth` when the registry needs it.
+    async fn pull_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<(), RuntimeError>;
     /// Whether `image` is in the local image cache.
     async fn has_image(&self, image: &str) -> Result<bool, RuntimeError>;
     /// Creates (does not start) a container; returns its id.
@@ -174,11 +178,42 @@ pub trait Runtime: Send + Sync + 'static {
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError>;
 }
 
+/// Credentials for one registry, as `docker login` would send them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryAuth {
+    /// `HOST:PORT`, as images name the registry.
+    pub server: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("server", &self.server)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The registry an image reference names (`HOST[:PORT]/…`), if it names one: the first path
+/// component when it has a `.` or `:`, or is `localhost` — Docker's rule.
+pub fn registry_of(image: &str) -> Option<&str> {
+    let (first, rest) = image.split_once('/')?;
+    (!rest.is_empty() && (first.contains('.') || first.contains(':') || first == "localhost"))
+        .then_some(first)
+}
+
 /// How the agent gets images (ECS_IMAGE_PULL_BEHAVIOR's `default`): pull, and if the pull
 /// fails use the cached image when there is one. Returns whether a pull succeeded, or the
 /// reason the image cannot be had (ECS's `CannotPullContainerError: …`).
-pub async fn ensure_image(runtime: &dyn Runtime, image: &str) -> Result<bool, String> {
-    match runtime.pull_image(image).await {
+pub async fn ensure_image(
+    runtime: &dyn Runtime,
+    image: &str,
+    auth: Option<&RegistryAuth>,
+) -> Result<bool, String> {
+    match runtime.pull_image(image, auth).await {
         Ok(()) => Ok(true),
         Err(pull) => match runtime.has_image(image).await {
             Ok(true) => {

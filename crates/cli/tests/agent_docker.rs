@@ -432,3 +432,94 @@ fn health_checks_dependencies_and_mounts_on_docker() {
     );
     wait_for(&berth, &sick_task, "STOPPED");
 }
+
+/// Seed 002's flow: push an image to Berth's registry, name its repository URI in a task
+/// definition, and run a service whose tasks the agent pulls with its own registry token (the
+/// pushed tag is removed locally first, so only a pull can provide it).
+#[test]
+fn a_service_runs_an_image_the_agent_pulls_from_berths_registry() {
+    let (berth, cleanup) = up_with_agent();
+    let repo = format!("seed/web-{}", cleanup.0);
+    let uri = berth
+        .aws(&["ecr", "create-repository", "--repository-name", &repo])
+        .ok()["repository"]["repositoryUri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let password = berth.aws(&["ecr", "get-login-password"]).ok();
+    let config = tempfile::tempdir().unwrap();
+    let docker_with = |args: &[&str], stdin: Option<&str>| {
+        let out = support::images::docker_in(Some(config.path()), args, stdin);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let registry = uri.split('/').next().unwrap().to_owned();
+    docker_with(
+        &["login", "-u", "AWS", "--password-stdin", &registry],
+        Some(password.as_str().unwrap().trim()),
+    );
+    let image = format!("{uri}:1");
+    docker_with(&["tag", IMAGE, &image], None);
+    docker_with(&["push", &image], None);
+    docker_with(&["rmi", &image], None);
+
+    let definition = register(
+        &berth,
+        &cleanup,
+        "seed-web",
+        serde_json::json!({
+            "name": "web", "image": image, "memory": 32, "essential": true, "stopTimeout": 1,
+            "command": ["httpd", "-f", "-p", "8080"],
+            "portMappings": [{"containerPort": 8080, "hostPort": 0}],
+        }),
+    );
+    berth
+        .aws(&[
+            "ecs",
+            "create-service",
+            "--service-name",
+            "seed-web",
+            "--task-definition",
+            &definition,
+            "--desired-count",
+            "2",
+        ])
+        .ok();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let service = loop {
+        let s = berth
+            .aws(&["ecs", "describe-services", "--services", "seed-web"])
+            .ok()["services"][0]
+            .clone();
+        if s["runningCount"] == 2 && s["deployments"][0]["rolloutState"] == "COMPLETED" {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service did not become stable within 60 s: {s:#}\nstderr:\n{}",
+            berth.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(service["deployments"].as_array().unwrap().len(), 1);
+    let tasks = berth
+        .aws(&["ecs", "list-tasks", "--service-name", "seed-web"])
+        .ok();
+    for task in strings(&tasks["taskArns"]) {
+        let t = describe(&berth, &task);
+        let binding = &t["containers"][0]["networkBindings"][0];
+        let port = u16::try_from(binding["hostPort"].as_u64().unwrap()).unwrap();
+        assert!(http_get(port).starts_with("HTTP/1."), "task {task}");
+    }
+    assert!(
+        docker(&["image", "inspect", &image]).status.success(),
+        "the agent pulled {image} from Berth"
+    );
+    berth
+        .aws(&["ecs", "delete-service", "--service", "seed-web", "--force"])
+        .ok();
+    docker(&["rmi", "-f", &image]);
+}

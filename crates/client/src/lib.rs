@@ -109,6 +109,14 @@ impl Client {
         })
     }
 
+    /// The endpoint's `HOST:PORT`.
+    pub fn endpoint_authority(&self) -> String {
+        self.endpoint
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_default()
+    }
+
     /// The region requests are signed for.
     pub fn region(&self) -> &str {
         &self.region
