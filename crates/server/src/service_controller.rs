@@ -30,7 +30,7 @@ use berth_model::service::{
     Deployment, DeploymentRolloutState, DeploymentStatus, SchedulingStrategy, Service,
     ServiceEvent, ServiceStatus,
 };
-use berth_model::task::{DesiredStatus, Task, TaskStatus, TaskStopCode};
+use berth_model::task::{DesiredStatus, HealthStatus, Task, TaskStatus, TaskStopCode};
 use berth_scheduler::rollout::{self, Bounds, DeploymentTasks};
 use berth_scheduler::{Request, place_on};
 use std::time::Duration;
@@ -183,13 +183,26 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
     let mut writes = Writes::new();
     let mut stops = Vec::new();
 
+    let failing = stop_unhealthy(db, ctx, &tasks_prefix, &mut service, &mut stops);
     trip_circuit_breaker(db, ctx, &tasks_prefix, &mut service, desired, &config);
     // Counted after the breaker, which may have put a rollback deployment first.
-    let all: Vec<Counts> = service
+    let mut all: Vec<Counts> = service
         .deployments
         .iter()
         .map(|d| counts(db, &tasks_prefix, &d.id))
         .collect();
+    // The tasks stopped for failing health checks are stopping from now on.
+    for (deployment, running) in failing {
+        if let Some(i) = service.deployments.iter().position(|d| d.id == deployment) {
+            let c = &mut all[i];
+            if running {
+                c.meant_to_run.running -= 1;
+            } else {
+                c.meant_to_run.pending -= 1;
+            }
+            c.stopping += 1;
+        }
+    }
     let stopping: i32 = all.iter().map(|c| c.stopping).sum();
     let mut tasks: Vec<DeploymentTasks> = all.iter().map(|c| c.meant_to_run).collect();
     // Tasks on DRAINING instances move: they drain like an older deployment, and the primary
@@ -414,6 +427,64 @@ fn choose<'a>(candidates: impl Iterator<Item = &'a Live>, stop: DeploymentTasks)
         }
     }
     chosen
+}
+
+/// Stops the tasks whose health checks fail, once past the service's
+/// `healthCheckGracePeriodSeconds` from their start; the step replaces them, and they count
+/// as failed for the circuit breaker. Returns each one's deployment and whether it ran.
+fn stop_unhealthy(
+    db: &Db,
+    ctx: &Ctx,
+    tasks_prefix: &str,
+    service: &mut Service,
+    stops: &mut Stops,
+) -> Vec<(String, bool)> {
+    let grace_ms = i64::from(
+        service
+            .health_check_grace_period_seconds
+            .unwrap_or(0)
+            .max(0),
+    ) * 1000;
+    let name = service.service_name.clone();
+    let mut failing = Vec::new();
+    for d in &service.deployments {
+        let unhealthy = db.tally(&tally::started_by(tasks_prefix, "unhealthy", &d.id));
+        if unhealthy.running + unhealthy.pending == 0 {
+            continue;
+        }
+        db.scan::<Task>(tasks_prefix, |key, t| {
+            let past_grace = t
+                .started_at
+                .is_none_or(|s| s.millis().saturating_add(grace_ms) <= ctx.now.millis());
+            if t.started_by.as_deref() == Some(d.id.as_str())
+                && t.desired_status != DesiredStatus::Stopped
+                && t.health_status == Some(HealthStatus::Unhealthy)
+                && past_grace
+            {
+                failing.push((
+                    key.to_string(),
+                    t.task_arn.clone(),
+                    d.id.clone(),
+                    t.last_status == TaskStatus::Running,
+                ));
+            }
+            true
+        });
+    }
+    let mut out = Vec::new();
+    for (key, arn, deployment, running) in failing {
+        event(
+            service,
+            ctx,
+            format!(
+                "(service {name}) (task {}) failed container health checks.",
+                short_id(&arn)
+            ),
+        );
+        stops.push((key, tally::FAILED_HEALTH_CHECKS.to_string()));
+        out.push((deployment, running));
+    }
+    out
 }
 
 /// Marks the primary FAILED when its failed tasks reach the threshold, and rolls back to the

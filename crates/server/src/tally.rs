@@ -12,13 +12,15 @@
 //! - `{tasks prefix}#started-by:{startedBy}`: a cluster's tasks started by one service
 //!   deployment (or any `startedBy`) that are meant to run (not asked to stop);
 //!   `…#stopping:{startedBy}` those asked to stop that have not stopped yet; and
-//!   `…#failed:{startedBy}` those that stopped failing (failed to start, or an essential
-//!   container exited) — the service controller's rollout and circuit breaker read them.
+//!   `…#failed:{startedBy}` those that stopped failing (failed to start, an essential
+//!   container exited, or the service stopped them for failing health checks);
+//!   `…#unhealthy:{startedBy}` those meant to run whose health is UNHEALTHY — the service
+//!   controller's rollout, health replacement and circuit breaker read them.
 
 use crate::records::Record;
 use berth_model::container_instance::ContainerInstanceStatus;
 use berth_model::service::ServiceStatus;
-use berth_model::task::{DesiredStatus, Task, TaskStatus, TaskStopCode};
+use berth_model::task::{DesiredStatus, HealthStatus, Task, TaskStatus, TaskStopCode};
 use std::collections::BTreeMap;
 
 const GROUP_MARK: &str = "#group:";
@@ -113,7 +115,10 @@ fn task_contributions(collection: &str, t: &Task) -> Vec<(String, Tally)> {
             let failed = matches!(
                 t.stop_code,
                 Some(TaskStopCode::TaskFailedToStart | TaskStopCode::EssentialContainerExited)
-            );
+            ) || t
+                .stopped_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(FAILED_HEALTH_CHECKS));
             return match started_by("failed") {
                 Some(name) if failed => vec![(name, one(|t| t.failed = 1))],
                 _ => Vec::new(),
@@ -133,8 +138,14 @@ fn task_contributions(collection: &str, t: &Task) -> Vec<(String, Tally)> {
         "started-by"
     };
     out.extend(started_by(kind).map(|name| (name, tally)));
+    if kind == "started-by" && t.health_status == Some(HealthStatus::Unhealthy) {
+        out.extend(started_by("unhealthy").map(|name| (name, tally)));
+    }
     out
 }
+
+/// The `stoppedReason` of a task the service scheduler stopped for failing its health checks.
+pub const FAILED_HEALTH_CHECKS: &str = "Task failed container health checks";
 
 /// The counter of a cluster's tasks of `kind` (`started-by`, `stopping`, `failed`) for one
 /// `startedBy` value; `tasks_prefix` is the cluster's tasks collection.

@@ -486,3 +486,62 @@ async fn a_daemon_runs_once_on_every_instance_including_new_ones() {
     assert_eq!(s["deployments"][0]["rolloutState"], "COMPLETED", "{s}");
     assert_eq!(count(&s, "runningCount"), 2);
 }
+
+#[tokio::test]
+async fn tasks_failing_health_checks_are_replaced_after_the_grace_period() {
+    let h = cluster_with_web().await;
+    for (name, grace) in [("web", 0), ("patient", 3600)] {
+        h.ok(
+            "CreateService",
+            json!({"serviceName": name, "taskDefinition": "web:1", "desiredCount": 1,
+                   "healthCheckGracePeriodSeconds": grace}),
+        )
+        .await;
+    }
+    tick_once(&h.app).await;
+    h.agent_catches_up().await;
+    for t in h.tasks("RUNNING").await {
+        h.ok(
+            "SubmitTaskStateChange",
+            json!({"task": t["taskArn"], "status": "RUNNING", "healthStatus": "UNHEALTHY"}),
+        )
+        .await;
+    }
+    tick_once(&h.app).await;
+
+    let stopping: Vec<Value> = h
+        .tasks("STOPPED")
+        .await
+        .into_iter()
+        .filter(|t| t["lastStatus"] == "RUNNING")
+        .collect();
+    assert_eq!(stopping.len(), 1, "{stopping:?}");
+    assert_eq!(stopping[0]["group"], "service:web");
+    assert_eq!(
+        stopping[0]["stoppedReason"],
+        "Task failed container health checks"
+    );
+    let web = h.service().await;
+    assert!(
+        web["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("failed container health checks.")),
+        "{web}"
+    );
+    // Its replacement is placed while the unhealthy one stops; the patient service waits.
+    assert_eq!(count(&web, "pendingCount"), 1, "{web}");
+    let patient = daemon(&h, "patient").await;
+    assert_eq!(
+        (
+            count(&patient, "runningCount"),
+            count(&patient, "pendingCount")
+        ),
+        (1, 0),
+        "{patient}"
+    );
+}
