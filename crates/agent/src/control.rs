@@ -174,6 +174,19 @@ impl HttpControlPlane {
         Ok(auth)
     }
 
+    /// Tells the control plane this instance's agent is alive (DiscoverPollEndpoint, as the
+    /// ECS agent calls it): without it for a while, the instance counts as disconnected and
+    /// then lost.
+    pub async fn heartbeat(&self) -> Result<(), ClientError> {
+        self.client
+            .ecs::<_, serde_json::Value>(
+                "DiscoverPollEndpoint",
+                &json!({"cluster": self.cluster, "containerInstance": self.container_instance_arn}),
+            )
+            .await
+            .map(drop)
+    }
+
     /// The server's own `HOST:PORT`, which its registry's image references start with.
     fn server_authority(&self) -> String {
         self.client.endpoint_authority()

@@ -35,6 +35,18 @@ use crate::register::{AgentState, Registration};
 use crate::resources::HostResources;
 use crate::runtime::Runtime;
 
+/// How often the agent calls in; the server counts it disconnected after 30 s of silence.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Everything the agent needs to run.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -180,6 +192,19 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         config.cluster.clone(),
         instance_arn.clone(),
     ));
+    let heartbeat = {
+        let control = control.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = control.heartbeat().await {
+                    tracing::warn!("could not call in to the control plane: {e}");
+                }
+                tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+            }
+        })
+    };
+    // Stops calling in when the agent stops.
+    let _heartbeat = AbortOnDrop(heartbeat);
     let engine_config = EngineConfig {
         cluster: config.cluster.clone(),
         container_instance_arn: instance_arn,

@@ -15,6 +15,7 @@ pub mod db;
 pub mod ecr;
 pub mod ecs;
 pub mod front_door;
+pub mod instance_health;
 pub mod janitor;
 pub mod records;
 pub mod registry;
@@ -128,11 +129,13 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let janitor = tokio::spawn(janitor::run(app.clone()));
     let controller = tokio::spawn(service_controller::run(app.clone()));
+    let agents = tokio::spawn(instance_health::run(app.clone()));
     let served = axum::serve(listener, app.router())
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve);
     janitor.abort();
     controller.abort();
+    agents.abort();
     served
 }

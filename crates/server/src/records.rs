@@ -7,6 +7,7 @@
 //! | `/iam/access-keys/{akid}` | [`AccessKey`] |
 //! | `/ecs/{region}/clusters/{name}` | `Cluster` |
 //! | `/ecs/{region}/instances/{cluster}/{id}` | `ContainerInstance` |
+//! | `/ecs/{region}/heartbeats/{cluster}/{id}` | [`Heartbeat`] |
 //! | `/ecs/{region}/families/{family}` | [`Family`] (the revision counter) |
 //! | `/ecs/{region}/task-definitions/{family}/{revision:010}` | [`StoredTaskDefinition`] |
 //! | `/ecs/{region}/tasks/{cluster}/{id}` | `Task` |
@@ -43,6 +44,14 @@ pub struct AccessKey {
     /// The principal the key acts as, e.g. `arn:aws:iam::ACCOUNT:root`.
     pub principal_arn: String,
     pub created_at: Timestamp,
+}
+
+/// When an instance's agent was last heard from (DiscoverPollEndpoint). Only instances whose
+/// agent has called in at least once have one: their connection is watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Heartbeat {
+    pub last_seen: Timestamp,
 }
 
 /// The revision counter of a task definition family.
@@ -128,6 +137,7 @@ records! {
     Service(Service) at "services",
     ClientToken(ClientToken) at "client-tokens",
     Setting(Setting) at "account-settings",
+    Heartbeat(Heartbeat) at "heartbeats",
     Repository(RepositoryRecord) at "repositories",
     Image(ImageRecord) at "images",
     ImageTag(ImageTag) at "image-tags",
@@ -171,6 +181,9 @@ pub mod keys {
     }
     pub fn instance(region: &str, cluster: &str, id: &str) -> String {
         format!("/ecs/{region}/instances/{cluster}/{id}")
+    }
+    pub fn heartbeat(region: &str, cluster: &str, id: &str) -> String {
+        format!("/ecs/{region}/heartbeats/{cluster}/{id}")
     }
     pub fn families(region: &str) -> String {
         format!("/ecs/{region}/families/")

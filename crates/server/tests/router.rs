@@ -7,7 +7,7 @@ mod support;
 use axum::http::StatusCode;
 use berth_server::App;
 use serde_json::{Value, json};
-use support::{Harness, harness};
+use support::{At, Harness, harness};
 
 fn instance_resources(cpu: i64, memory: i64) -> Value {
     json!([{"name":"CPU","type":"INTEGER","integerValue":cpu},{"name":"MEMORY","type":"INTEGER","integerValue":memory},{"name":"PORTS","type":"STRINGSET","stringSetValue":["22"]}])
@@ -551,15 +551,6 @@ async fn start_task_places_one_task_on_each_named_instance() {
         reasons(&constrained),
         vec![(b, "MemberOf placement constraint unsatisfied.".to_string())]
     );
-}
-
-/// A clock pinned to one moment.
-struct At(berth_model::Timestamp);
-
-impl berth_server::clock::Clock for At {
-    fn now(&self) -> berth_model::Timestamp {
-        self.0
-    }
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 
 mod support;
 
+use berth_server::App;
+use berth_server::instance_health;
 use berth_server::service_controller::tick_once;
 use serde_json::{Value, json};
 use support::{Harness, harness};
@@ -544,4 +546,81 @@ async fn tasks_failing_health_checks_are_replaced_after_the_grace_period() {
         (1, 0),
         "{patient}"
     );
+}
+
+#[tokio::test]
+async fn a_lost_instances_tasks_are_placed_elsewhere() {
+    let h = harness().await;
+    let (a, b) = (instance(&h).await, instance(&h).await);
+    let heartbeat = |app: App, instance: String| async move {
+        let h = Harness::with_app(app);
+        h.ok(
+            "DiscoverPollEndpoint",
+            json!({"containerInstance": instance}),
+        )
+        .await;
+    };
+    h.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "web:1", "memory": 128}]}),
+    )
+    .await;
+    h.ok(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
+    )
+    .await;
+    heartbeat(h.app.clone(), a.clone()).await;
+    heartbeat(h.app.clone(), b.clone()).await;
+    tick_once(&h.app).await;
+    h.agent_catches_up().await;
+    assert_eq!(placements(&h, "service:web").await.len(), 2);
+
+    // b's agent keeps calling in; a's falls silent.
+    let later = h.later(40);
+    heartbeat(later.clone(), b.clone()).await;
+    instance_health::tick_once(&later).await;
+    let described = h
+        .ok(
+            "DescribeContainerInstances",
+            json!({"containerInstances": [a.clone(), b.clone()]}),
+        )
+        .await;
+    let connected: Vec<bool> = described["containerInstances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["agentConnected"].as_bool().unwrap())
+        .collect();
+    assert_eq!(connected, [false, true], "{described}");
+    assert_eq!(placements(&h, "service:web").await.len(), 2, "not lost yet");
+
+    let lost = h.later(100);
+    heartbeat(lost.clone(), b.clone()).await;
+    instance_health::tick_once(&lost).await;
+    let gone: Vec<Value> = h
+        .tasks("STOPPED")
+        .await
+        .into_iter()
+        .filter(|t| t["containerInstanceArn"] == a.as_str())
+        .collect();
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert_eq!(gone[0]["lastStatus"], "STOPPED");
+    assert_eq!(gone[0]["stopCode"], "InfrastructureHealth");
+    tick_once(&lost).await;
+    h.agent_catches_up().await;
+    assert_eq!(
+        placements(&h, "service:web").await,
+        vec![b.clone(), b.clone()]
+    );
+
+    // a's agent comes back: connected again, and it gets work again.
+    heartbeat(lost.clone(), a.clone()).await;
+    let back = h
+        .ok(
+            "DescribeContainerInstances",
+            json!({"containerInstances": [a.clone()]}),
+        )
+        .await;
+    assert_eq!(back["containerInstances"][0]["agentConnected"], true);
 }

@@ -104,3 +104,18 @@ pub struct ListAttributesResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoverPollEndpointRequest {
+    pub container_instance: Option<String>,
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoverPollEndpointResponse {
+    pub endpoint: String,
+    pub telemetry_endpoint: String,
+    pub service_connect_endpoint: String,
+}

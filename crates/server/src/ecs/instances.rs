@@ -10,7 +10,7 @@ use super::paging::{after_key, page_size, paginate};
 use super::resolve::{active_cluster, cluster_name, existing_active_cluster, resource_id};
 use crate::clock::new_id;
 use crate::db::{Db, Versioned, Writes};
-use crate::records::keys;
+use crate::records::{Heartbeat, keys};
 use crate::tally::Tally;
 use crate::{App, Ctx};
 use berth_api::ApiError;
@@ -374,5 +374,58 @@ pub async fn update_state(
     Ok(ContainerInstancesResponse {
         container_instances,
         failures,
+    })
+}
+
+/// The agent's call-in (DiscoverPollEndpoint, which the ECS agent makes): the instance's agent
+/// is alive. Records when, marks the instance connected again if it was not, and answers with
+/// the endpoint to poll (this server).
+pub async fn discover_poll_endpoint(
+    app: App,
+    ctx: Ctx,
+    input: DiscoverPollEndpointRequest,
+) -> Result<DiscoverPollEndpointResponse, ApiError> {
+    let cluster = active_cluster(&app.db, &ctx, input.cluster.as_deref())
+        .await?
+        .value
+        .cluster_name;
+    let reference = input
+        .container_instance
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid_parameter("containerInstance: is required"))?;
+    app.db
+        .transact(|db| {
+            let instance = find(db, &ctx, &cluster, "containerInstance", reference)?
+                .filter(|i| i.value.status != ContainerInstanceStatus::Inactive)
+                .ok_or_else(|| {
+                    ApiError::invalid_parameter(format!(
+                        "containerInstance: '{reference}' is not registered in cluster '{cluster}'"
+                    ))
+                })?;
+            let id = resource_id(
+                &ctx,
+                ResourceKind::ContainerInstance,
+                "containerInstance",
+                &instance.value.container_instance_arn,
+                &cluster,
+            )?;
+            let mut writes = Writes::new().put(
+                &keys::heartbeat(&ctx.region, &cluster, &id),
+                Heartbeat { last_seen: ctx.now },
+            );
+            if !instance.value.agent_connected {
+                let mut back = instance.value.clone();
+                back.agent_connected = true;
+                back.version += 1;
+                writes = writes.expect_unchanged(&instance).put(&instance.key, back);
+            }
+            Ok((writes, ()))
+        })
+        .await?;
+    let endpoint = format!("http://{}", app.config.listen);
+    Ok(DiscoverPollEndpointResponse {
+        endpoint: endpoint.clone(),
+        telemetry_endpoint: endpoint.clone(),
+        service_connect_endpoint: endpoint,
     })
 }

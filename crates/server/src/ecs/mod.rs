@@ -66,6 +66,7 @@ pub async fn dispatch(app: App, ctx: Ctx, op: &str, body: &[u8]) -> Result<Vec<u
         "DescribeContainerInstances" => instances::describe,
         "ListContainerInstances" => instances::list,
         "UpdateContainerInstancesState" => instances::update_state,
+        "DiscoverPollEndpoint" => instances::discover_poll_endpoint,
         "RunTask" => tasks::run,
         "StartTask" => tasks::start,
         "StopTask" => tasks::stop,

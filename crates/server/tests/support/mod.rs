@@ -13,7 +13,7 @@ use tower::ServiceExt;
 
 pub struct Harness {
     pub app: App,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 pub async fn harness() -> Harness {
@@ -22,7 +22,10 @@ pub async fn harness() -> Harness {
     config.auth = AuthMode::Off;
     let store = berth_server::open_sqlite(&config).unwrap();
     let (app, _) = App::open(config, store).await.unwrap();
-    Harness { app, _dir: dir }
+    Harness {
+        app,
+        _dir: Some(dir),
+    }
 }
 
 impl Harness {
@@ -56,5 +59,29 @@ impl Harness {
         let (status, out) = self.call(op, body).await;
         assert_eq!(status, StatusCode::OK, "{op} failed: {out}");
         out
+    }
+}
+
+/// A clock pinned to one moment.
+pub struct At(pub berth_model::Timestamp);
+
+impl berth_server::clock::Clock for At {
+    fn now(&self) -> berth_model::Timestamp {
+        self.0
+    }
+}
+
+impl Harness {
+    /// A harness around an existing app (e.g. one with a pinned clock).
+    pub fn with_app(app: App) -> Harness {
+        Harness { app, _dir: None }
+    }
+
+    /// The same app with its clock pinned `seconds` after now.
+    pub fn later(&self, seconds: i64) -> App {
+        App {
+            clock: std::sync::Arc::new(At(self.app.clock.now().plus_millis(seconds * 1000))),
+            ..self.app.clone()
+        }
     }
 }
