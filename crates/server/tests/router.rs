@@ -594,3 +594,58 @@ async fn stopped_tasks_are_forgotten_an_hour_after_they_stop() {
     // The pending task was never stopped: nothing more to forget, however late.
     assert_eq!(berth_server::janitor::sweep(&later(600)).await.unwrap(), 0);
 }
+
+/// Issue 4's consistency check: 32 RunTask callers at once on a cluster with room for 10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_concurrent_run_task_callers_never_over_commit() {
+    let h = harness().await;
+    for _ in 0..2 {
+        h.ok(
+            "RegisterContainerInstance",
+            json!({"totalResources": instance_resources(4096, 500)}),
+        )
+        .await;
+    }
+    h.ok("RegisterTaskDefinition", json!({"family": "job", "containerDefinitions": [{"name": "job", "image": "busybox", "memory": 100}]})).await;
+    let calls: Vec<_> = (0..32)
+        .map(|_| {
+            let app = h.app.clone();
+            tokio::spawn(async move {
+                support::Harness::with_app(app)
+                    .ok("RunTask", json!({"taskDefinition": "job"}))
+                    .await
+            })
+        })
+        .collect();
+    let (mut placed, mut refused) = (0, 0);
+    for call in calls {
+        let out = call.await.unwrap();
+        placed += out["tasks"].as_array().unwrap().len();
+        for f in out["failures"].as_array().unwrap() {
+            assert_eq!(f["reason"], "RESOURCE:MEMORY", "{out}");
+        }
+        if out["tasks"].as_array().unwrap().is_empty() {
+            refused += 1;
+        }
+    }
+    assert_eq!((placed, refused), (10, 22));
+    let instances = h.ok("ListContainerInstances", json!({})).await;
+    let described = h
+        .ok(
+            "DescribeContainerInstances",
+            json!({"containerInstances": instances["containerInstanceArns"]}),
+        )
+        .await;
+    for i in described["containerInstances"].as_array().unwrap() {
+        let memory = i["remainingResources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "MEMORY")
+            .unwrap()["integerValue"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(memory, 0, "{i}");
+        assert_eq!(i["pendingTasksCount"], 5, "{i}");
+    }
+}
