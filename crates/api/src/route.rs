@@ -8,14 +8,17 @@
 pub enum Service {
     Ecs,
     Ecr,
+    /// Elastic Load Balancing v2: query protocol, routed by [`route_query`].
+    Elbv2,
 }
 
 impl Service {
-    /// The `X-Amz-Target` prefix of a JSON 1.1 service.
-    pub fn target_prefix(self) -> &'static str {
+    /// The `X-Amz-Target` prefix of a JSON 1.1 service (`None` for query services).
+    pub fn target_prefix(self) -> Option<&'static str> {
         match self {
-            Service::Ecs => "AmazonEC2ContainerServiceV20141113",
-            Service::Ecr => "AmazonEC2ContainerRegistry_V20150921",
+            Service::Ecs => Some("AmazonEC2ContainerServiceV20141113"),
+            Service::Ecr => Some("AmazonEC2ContainerRegistry_V20150921"),
+            Service::Elbv2 => None,
         }
     }
 
@@ -24,9 +27,11 @@ impl Service {
         match self {
             Service::Ecs => "ecs",
             Service::Ecr => "ecr",
+            Service::Elbv2 => "elasticloadbalancing",
         }
     }
 
+    /// The JSON-protocol services.
     const ALL: [Service; 2] = [Service::Ecs, Service::Ecr];
 }
 
@@ -51,7 +56,7 @@ pub fn route(target: Option<&str>) -> Result<Route, crate::ApiError> {
     })?;
     let service = Service::ALL
         .into_iter()
-        .find(|s| s.target_prefix() == prefix)
+        .find(|s| s.target_prefix() == Some(prefix))
         .ok_or_else(|| {
             crate::ApiError::unknown_operation(format!(
                 "no service is served under the target prefix '{prefix}'"
@@ -65,6 +70,53 @@ pub fn route(target: Option<&str>) -> Result<Route, crate::ApiError> {
     Ok(Route {
         service,
         operation: operation.to_string(),
+    })
+}
+
+/// The API version of ELBv2's query protocol.
+pub const ELBV2_VERSION: &str = "2015-12-01";
+
+/// Routes a query-protocol request by its `Action` and `Version` parameters and, when it is
+/// signed, the service of its SigV4 credential scope.
+pub fn route_query(
+    action: Option<&str>,
+    version: Option<&str>,
+    signing_service: Option<&str>,
+) -> Result<Route, crate::ApiError> {
+    if let Some(service) = signing_service
+        && service != Service::Elbv2.signing_name()
+    {
+        return Err(crate::ApiError::new(
+            "InvalidAction",
+            400,
+            format!("no query-protocol API is served for the signing service '{service}'"),
+        ));
+    }
+    let action = action.filter(|a| !a.is_empty()).ok_or_else(|| {
+        crate::ApiError::new("MissingAction", 400, "the request has no Action parameter")
+    })?;
+    match version {
+        Some(ELBV2_VERSION) => {}
+        Some(other) => {
+            return Err(crate::ApiError::new(
+                "InvalidAction",
+                400,
+                format!(
+                    "Version '{other}' is not served (Elastic Load Balancing v2 is {ELBV2_VERSION})"
+                ),
+            ));
+        }
+        None => {
+            return Err(crate::ApiError::new(
+                "MissingParameter",
+                400,
+                "the request has no Version parameter",
+            ));
+        }
+    }
+    Ok(Route {
+        service: Service::Elbv2,
+        operation: action.to_string(),
     })
 }
 
@@ -104,6 +156,37 @@ mod tests {
         ] {
             let err = route(bad).unwrap_err();
             assert_eq!(err.code, "UnknownOperationException", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn routes_query_requests_by_action_version_and_scope() {
+        let r = route_query(
+            Some("CreateRule"),
+            Some("2015-12-01"),
+            Some("elasticloadbalancing"),
+        )
+        .unwrap();
+        assert_eq!(r.service, Service::Elbv2);
+        assert_eq!(r.operation, "CreateRule");
+        assert!(route_query(Some("CreateRule"), Some("2015-12-01"), None).is_ok());
+        for (action, version, scope, code) in [
+            (None, Some("2015-12-01"), None, "MissingAction"),
+            (Some("CreateRule"), None, None, "MissingParameter"),
+            (
+                Some("CreateRule"),
+                Some("2012-06-01"),
+                None,
+                "InvalidAction",
+            ),
+            (
+                Some("CreateRule"),
+                Some("2015-12-01"),
+                Some("sqs"),
+                "InvalidAction",
+            ),
+        ] {
+            assert_eq!(route_query(action, version, scope).unwrap_err().code, code);
         }
     }
 }

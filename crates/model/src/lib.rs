@@ -13,6 +13,7 @@ pub mod arn;
 pub mod cluster;
 pub mod common;
 pub mod container_instance;
+pub mod elbv2;
 pub mod error;
 pub mod placement;
 pub mod query;

@@ -1,11 +1,13 @@
-//! The one HTTP port: AWS JSON 1.1 requests on `POST /`, routed by `X-Amz-Target` (the OCI
-//! registry under `/v2/` has its own entry, [`crate::registry::serve`]).
+//! The one HTTP port: AWS JSON 1.1 requests on `POST /`, routed by `X-Amz-Target`, and
+//! query-protocol requests (form-encoded `POST /` or `GET /?Action=…`, ELBv2), routed by
+//! `Action` and the SigV4 scope's service and answered in XML (the OCI registry under `/v2/`
+//! has its own entry, [`crate::registry::serve`]).
 //!
 //! Order of checks for every API request: body size, routing, signature, then the handler.
 //! Every failure leaves as the protocol's error shape; nothing here panics on input.
 
 use crate::auth::{self, Caller};
-use crate::{App, Ctx, ecr, ecs};
+use crate::{App, Ctx, ecr, ecs, elbv2};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -14,6 +16,16 @@ use berth_api::{ApiError, Service};
 use http_body_util::{BodyExt, Limited};
 
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const XML_CONTENT_TYPE: &str = "text/xml";
+
+/// Whether a request speaks the query protocol: no JSON target, and a form body or a GET.
+fn is_query(method: &Method, headers: &HeaderMap) -> bool {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    !headers.contains_key("x-amz-target") && (form || method == Method::GET)
+}
 
 pub async fn aws_api(
     State(app): State<App>,
@@ -23,7 +35,8 @@ pub async fn aws_api(
     body: Body,
 ) -> Response {
     let request_id = crate::clock::new_id();
-    let outcome = handle(&app, &method, &uri, &headers, body).await;
+    let query = is_query(&method, &headers);
+    let outcome = handle(&app, &method, &uri, &headers, body, query, &request_id).await;
     let (status, payload) = match outcome {
         Ok(payload) => (StatusCode::OK, payload),
         Err(e) => {
@@ -32,18 +45,25 @@ pub async fn aws_api(
             } else {
                 tracing::debug!(code = e.code, message = %e.message, "request refused");
             }
+            let body = if query {
+                berth_api::xml::error(&e, berth_api::elbv2::NAMESPACE, &request_id)
+            } else {
+                e.json_body()
+            };
             (
                 StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                e.json_body(),
+                body,
             )
         }
     };
     let mut response = (status, payload).into_response();
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(JSON_CONTENT_TYPE),
-    );
+    let content_type = if query {
+        XML_CONTENT_TYPE
+    } else {
+        JSON_CONTENT_TYPE
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("x-amzn-requestid", v);
     }
@@ -56,6 +76,8 @@ async fn handle(
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
+    query: bool,
+    request_id: &str,
 ) -> Result<Vec<u8>, ApiError> {
     let limit = app.config.max_body_bytes;
     let body: Bytes = match Limited::new(body, limit).collect().await {
@@ -69,14 +91,26 @@ async fn handle(
             )));
         }
     };
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-    let route = berth_api::route(target)?;
     let parts = berth_sigv4::RequestParts {
         method: method.as_str(),
         path: uri.path(),
         query: uri.query().unwrap_or(""),
         headers,
         payload: berth_sigv4::Payload::Bytes(&body),
+    };
+    let mut form = berth_api::query::Form::default();
+    let route = if query {
+        form = berth_api::query::Form::parse(&body)?;
+        form.extend(uri.query().unwrap_or(""))?;
+        let scope = berth_sigv4::parse(&parts).ok();
+        berth_api::route_query(
+            form.root().str("Action"),
+            form.root().str("Version"),
+            scope.as_ref().map(|s| s.service()),
+        )?
+    } else {
+        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+        berth_api::route(target)?
     };
     let caller: Caller = auth::authenticate(
         &app.db,
@@ -98,6 +132,9 @@ async fn handle(
         Service::Ecr => {
             let origin = ecr::Origin::new(app, headers, caller.access_key_id);
             ecr::dispatch(app.clone(), ctx, origin, &route.operation, &body).await
+        }
+        Service::Elbv2 => {
+            elbv2::dispatch(app.clone(), ctx, &route.operation, &form, request_id).await
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod ecr;
 pub mod ecs;
+pub mod elbv2;
 pub mod front_door;
 pub mod instance_health;
 pub mod janitor;
@@ -102,7 +103,7 @@ impl App {
 
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/", post(front_door::aws_api))
+            .route("/", post(front_door::aws_api).get(front_door::aws_api))
             .route("/v2", any(registry::serve))
             .route("/v2/", any(registry::serve))
             .route("/v2/{*path}", any(registry::serve))
@@ -129,6 +130,7 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let janitor = tokio::spawn(janitor::run(app.clone()));
     let controller = tokio::spawn(service_controller::run(app.clone()));
+    let drain_sweeper = tokio::spawn(elbv2::run_drain_sweeper(app.clone()));
     let agents = tokio::spawn(instance_health::run(app.clone()));
     let served = axum::serve(listener, app.router())
         .with_graceful_shutdown(shutdown)
@@ -137,5 +139,6 @@ pub async fn serve(
     janitor.abort();
     controller.abort();
     agents.abort();
+    drain_sweeper.abort();
     served
 }

@@ -19,6 +19,11 @@
 //! | `/ecr/{region}/image-tags/{repo}/{tag}` | [`ImageTag`] |
 //! | `/ecr/{region}/blob-links/{repo}/{digest}` | [`BlobLink`] (a blob the repository holds) |
 //! | `/ecr/{region}/uploads/{id}` | [`UploadSession`] |
+//! | `/elbv2/{region}/load-balancers/{name}` | `LoadBalancer` |
+//! | `/elbv2/{region}/target-groups/{name}` | `TargetGroup` |
+//! | `/elbv2/{region}/listeners/{lb-id}/{id}` | `Listener` |
+//! | `/elbv2/{region}/rules/{listener-id}/{id}` | `Rule` (not the default rules: their listener holds them) |
+//! | `/elbv2/{region}/targets/{tg-id}/{target-id}:{port}` | `RegisteredTarget` (with its health) |
 //!
 //! Values are the records' JSON. Cluster names, family names and ids never contain `/`
 //! (validation guarantees it), so a prefix names exactly one collection. Repository names may
@@ -30,6 +35,9 @@ use berth_model::cluster::Cluster;
 use berth_model::common::Setting;
 use berth_model::common::Tag;
 use berth_model::container_instance::ContainerInstance;
+use berth_model::elbv2::{
+    Listener, LoadBalancer, RegisteredTarget, Rule as ListenerRule, TargetGroup,
+};
 use berth_model::service::Service;
 use berth_model::task::Task;
 use berth_model::task_definition::TaskDefinition;
@@ -143,6 +151,11 @@ records! {
     ImageTag(ImageTag) at "image-tags",
     BlobLink(BlobLink) at "blob-links",
     Upload(UploadSession) at "uploads",
+    LoadBalancer(LoadBalancer) at "load-balancers",
+    TargetGroup(TargetGroup) at "target-groups",
+    Listener(Listener) at "listeners",
+    ListenerRule(ListenerRule) at "rules",
+    Target(RegisteredTarget) at "targets",
 }
 
 /// A type that is stored as one kind of [`Record`].
@@ -157,7 +170,7 @@ fn collection_of(key: &str) -> Option<&str> {
     let mut parts = key.strip_prefix('/')?.split('/');
     match parts.next()? {
         "iam" => parts.next(),
-        "ecs" | "ecr" => {
+        "ecs" | "ecr" | "elbv2" => {
             parts.next()?;
             parts.next()
         }
@@ -255,6 +268,42 @@ pub mod keys {
     pub fn upload(region: &str, id: &str) -> String {
         format!("/ecr/{region}/uploads/{id}")
     }
+    pub fn load_balancers(region: &str) -> String {
+        format!("/elbv2/{region}/load-balancers/")
+    }
+    pub fn load_balancer(region: &str, name: &str) -> String {
+        format!("/elbv2/{region}/load-balancers/{name}")
+    }
+    pub fn target_groups(region: &str) -> String {
+        format!("/elbv2/{region}/target-groups/")
+    }
+    pub fn target_group(region: &str, name: &str) -> String {
+        format!("/elbv2/{region}/target-groups/{name}")
+    }
+    pub fn listeners(region: &str) -> String {
+        format!("/elbv2/{region}/listeners/")
+    }
+    pub fn listeners_of(region: &str, lb_id: &str) -> String {
+        format!("/elbv2/{region}/listeners/{lb_id}/")
+    }
+    pub fn listener(region: &str, lb_id: &str, id: &str) -> String {
+        format!("/elbv2/{region}/listeners/{lb_id}/{id}")
+    }
+    pub fn rules(region: &str) -> String {
+        format!("/elbv2/{region}/rules/")
+    }
+    pub fn rules_of(region: &str, listener_id: &str) -> String {
+        format!("/elbv2/{region}/rules/{listener_id}/")
+    }
+    pub fn rule(region: &str, listener_id: &str, id: &str) -> String {
+        format!("/elbv2/{region}/rules/{listener_id}/{id}")
+    }
+    pub fn targets_of(region: &str, tg_id: &str) -> String {
+        format!("/elbv2/{region}/targets/{tg_id}/")
+    }
+    pub fn target(region: &str, tg_id: &str, id: &str, port: u16) -> String {
+        format!("/elbv2/{region}/targets/{tg_id}/{id}:{port}")
+    }
 }
 
 #[cfg(test)]
@@ -278,6 +327,10 @@ mod tests {
         assert_eq!(
             keys::image_tag("us-east-1", "team/app", "v1"),
             "/ecr/us-east-1/image-tags/team+app/v1"
+        );
+        assert_eq!(
+            collection_of(&keys::target("us-east-1", "ab", "i-1", 80)),
+            Some("targets")
         );
         assert_eq!(collection_of("/other/x"), None);
         assert_eq!(collection_of("tasks"), None);
