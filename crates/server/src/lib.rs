@@ -21,6 +21,7 @@ pub mod janitor;
 pub mod records;
 pub mod registry;
 pub mod service_controller;
+mod service_targets;
 pub mod tally;
 pub mod view;
 

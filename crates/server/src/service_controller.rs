@@ -21,6 +21,7 @@ use crate::ecs::services::group_of;
 use crate::ecs::task_definitions::parse_reference;
 use crate::ecs::tasks::{Targets, TaskParams, candidates, plan_tasks, request_stop};
 use crate::records::{StoredTaskDefinition, keys};
+use crate::service_targets;
 use crate::tally::{self, Tally};
 use crate::{App, Ctx};
 use berth_api::ApiError;
@@ -83,25 +84,78 @@ async fn reconcile(app: &App, key: &str) -> Result<(), ApiError> {
         now: app.clock.now(),
     };
     let stops = app.db.transact(|db| plan(db, &ctx, &cluster, key)).await?;
+    let balanced = app
+        .db
+        .get::<Service>(key)
+        .is_some_and(|s| !s.value.load_balancers.is_empty());
     for (task_key, reason) in stops {
-        app.db
-            .transact(|db| match db.get::<Task>(&task_key) {
-                Some(task) if task.value.desired_status != DesiredStatus::Stopped => {
-                    let (writes, _) = request_stop(
-                        db,
-                        &ctx,
-                        &cluster,
-                        &task,
-                        TaskStopCode::ServiceSchedulerInitiated,
-                        &reason,
-                    );
-                    Ok((writes, ()))
+        stop_task(app, &ctx, &cluster, &task_key, &reason, balanced).await?;
+    }
+    if balanced {
+        // Targets follow the tasks; tasks whose targets have drained stop now.
+        let drained = app
+            .db
+            .transact(|db| match db.get::<Service>(key) {
+                Some(service) => {
+                    let step = service_targets::step(db, &ctx, &cluster, &service.value)?;
+                    Ok((step.writes, step.drained))
                 }
-                _ => Ok((Writes::new(), ())),
+                None => Ok((Writes::new(), Vec::new())),
             })
             .await?;
+        for task_key in drained {
+            let reason = app
+                .db
+                .get::<Task>(&task_key)
+                .and_then(|t| t.value.stopped_reason)
+                .unwrap_or_else(|| "Task stopped by the service scheduler.".into());
+            stop_task(app, &ctx, &cluster, &task_key, &reason, false).await?;
+        }
     }
     Ok(())
+}
+
+/// Stops one task for the scheduler, in its own transaction (it gives resources back). A
+/// RUNNING task of a service behind a load balancer (`drain_first`) is only marked as leaving:
+/// its targets drain first, and [`service_targets::step`] says when it may stop.
+async fn stop_task(
+    app: &App,
+    ctx: &Ctx,
+    cluster: &str,
+    task_key: &str,
+    reason: &str,
+    drain_first: bool,
+) -> Result<(), ApiError> {
+    app.db
+        .transact(|db| match db.get::<Task>(task_key) {
+            Some(task) if task.value.desired_status != DesiredStatus::Stopped => {
+                if drain_first
+                    && task.value.last_status == TaskStatus::Running
+                    && task.value.stopping_at.is_none()
+                {
+                    let mut leaving = task.value.clone();
+                    leaving.stopping_at = Some(ctx.now);
+                    leaving.stop_code = Some(TaskStopCode::ServiceSchedulerInitiated);
+                    leaving.stopped_reason = Some(reason.to_string());
+                    leaving.version += 1;
+                    return Ok((
+                        Writes::new().expect_unchanged(&task).put(task_key, leaving),
+                        (),
+                    ));
+                }
+                let (writes, _) = request_stop(
+                    db,
+                    ctx,
+                    cluster,
+                    &task,
+                    TaskStopCode::ServiceSchedulerInitiated,
+                    reason,
+                );
+                Ok((writes, ()))
+            }
+            _ => Ok((Writes::new(), ())),
+        })
+        .await
 }
 
 /// The counters of one deployment's tasks.
@@ -380,6 +434,7 @@ fn live_tasks(db: &Db, tasks_prefix: &str, service: &Service, draining: &[String
         if t.group.as_deref() == Some(group.as_str())
             && t.desired_status != DesiredStatus::Stopped
             && t.last_status != TaskStatus::Stopped
+            && t.stopping_at.is_none()
         {
             let instance = t.container_instance_arn.clone().unwrap_or_default();
             out.push(Live {
@@ -458,6 +513,7 @@ fn stop_unhealthy(
                 .is_none_or(|s| s.millis().saturating_add(grace_ms) <= ctx.now.millis());
             if t.started_by.as_deref() == Some(d.id.as_str())
                 && t.desired_status != DesiredStatus::Stopped
+                && t.stopping_at.is_none()
                 && t.health_status == Some(HealthStatus::Unhealthy)
                 && past_grace
             {

@@ -132,7 +132,8 @@ fn task_contributions(collection: &str, t: &Task) -> Vec<(String, Tally)> {
             out.push((format!("{instance}{GROUP_MARK}{group}"), tally));
         }
     }
-    let kind = if t.desired_status == DesiredStatus::Stopped {
+    // Asked to stop, or draining from a load balancer before it stops.
+    let kind = if t.desired_status == DesiredStatus::Stopped || t.stopping_at.is_some() {
         "stopping"
     } else {
         "started-by"

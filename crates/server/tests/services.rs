@@ -7,7 +7,7 @@ use berth_server::App;
 use berth_server::instance_health;
 use berth_server::service_controller::tick_once;
 use serde_json::{Value, json};
-use support::{Harness, harness};
+use support::{Harness, harness, xml_value};
 
 /// What the tests ask of the service and its tasks, through the API.
 trait Observe {
@@ -623,4 +623,132 @@ async fn a_lost_instances_tasks_are_placed_elsewhere() {
         )
         .await;
     assert_eq!(back["containerInstances"][0]["agentConnected"], true);
+}
+
+#[tokio::test]
+async fn service_tasks_are_registered_in_their_target_group_and_drain_before_they_stop() {
+    let h = harness().await;
+    let instance_arn = instance(&h).await;
+    let ec2_id = h
+        .ok(
+            "DescribeContainerInstances",
+            json!({"containerInstances": [instance_arn]}),
+        )
+        .await["containerInstances"][0]["ec2InstanceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "web:1", "memory": 128,
+               "portMappings": [{"containerPort": 8080, "hostPort": 0}]}]}),
+    )
+    .await;
+    let lb = h
+        .elbv2(
+            "CreateLoadBalancer",
+            &[("Name", "front"), ("Subnets.member.1", "subnet-a")],
+        )
+        .await;
+    let tg = h
+        .elbv2(
+            "CreateTargetGroup",
+            &[
+                ("Name", "web"),
+                ("Protocol", "HTTP"),
+                ("Port", "80"),
+                ("VpcId", "vpc-1"),
+            ],
+        )
+        .await;
+    let (lb, tg) = (
+        xml_value(&lb, "LoadBalancerArn"),
+        xml_value(&tg, "TargetGroupArn"),
+    );
+    h.elbv2(
+        "CreateListener",
+        &[
+            ("LoadBalancerArn", &lb),
+            ("Protocol", "HTTP"),
+            ("Port", "80"),
+            ("DefaultActions.member.1.Type", "forward"),
+            ("DefaultActions.member.1.TargetGroupArn", &tg),
+        ],
+    )
+    .await;
+    h.elbv2(
+        "ModifyTargetGroupAttributes",
+        &[
+            ("TargetGroupArn", &tg),
+            (
+                "Attributes.member.1.Key",
+                "deregistration_delay.timeout_seconds",
+            ),
+            ("Attributes.member.1.Value", "30"),
+        ],
+    )
+    .await;
+    h.ok(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1,
+               "loadBalancers": [{"targetGroupArn": tg, "containerName": "web", "containerPort": 8080}]}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    let task = h.tasks("RUNNING").await.remove(0);
+    // The agent starts it on host port 49200.
+    h.ok(
+        "SubmitTaskStateChange",
+        json!({"task": task["taskArn"], "status": "RUNNING", "containers": [
+            {"containerName": "web", "status": "RUNNING",
+             "networkBindings": [{"containerPort": 8080, "hostPort": 49200, "protocol": "tcp"}]}]}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    let health = h
+        .elbv2("DescribeTargetHealth", &[("TargetGroupArn", &tg)])
+        .await;
+    assert_eq!(xml_value(&health, "Id"), ec2_id, "{health}");
+    assert_eq!(xml_value(&health, "Port"), "49200");
+    assert_eq!(xml_value(&health, "State"), "initial");
+
+    // Scaled to zero: the target drains first, the task keeps running meanwhile.
+    h.ok(
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 0}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    let health = h
+        .elbv2("DescribeTargetHealth", &[("TargetGroupArn", &tg)])
+        .await;
+    assert_eq!(xml_value(&health, "State"), "draining", "{health}");
+    let described = h
+        .ok("DescribeTasks", json!({"tasks": [task["taskArn"]]}))
+        .await;
+    assert_eq!(
+        described["tasks"][0]["desiredStatus"], "RUNNING",
+        "{described}"
+    );
+    tick_once(&h.later(10)).await;
+    let described = h
+        .ok("DescribeTasks", json!({"tasks": [task["taskArn"]]}))
+        .await;
+    assert_eq!(
+        described["tasks"][0]["desiredStatus"], "RUNNING",
+        "still draining"
+    );
+    // Past the deregistration delay it stops.
+    tick_once(&h.later(31)).await;
+    let described = h
+        .ok("DescribeTasks", json!({"tasks": [task["taskArn"]]}))
+        .await;
+    assert_eq!(
+        described["tasks"][0]["desiredStatus"], "STOPPED",
+        "{described}"
+    );
+    assert_eq!(
+        described["tasks"][0]["stopCode"],
+        "ServiceSchedulerInitiated"
+    );
 }

@@ -139,7 +139,7 @@ fn load_balancer(
     find_load_balancer(db, ctx, param, arn)?.ok_or_else(|| load_balancer_not_found(arn))
 }
 
-fn find_target_group(
+pub(crate) fn find_target_group(
     db: &Db,
     ctx: &Ctx,
     param: &str,
@@ -238,7 +238,7 @@ fn owning_load_balancer(ctx: &Ctx, arn: &str) -> Option<String> {
 }
 
 /// Which load balancers forward to each target group (through a listener or a rule).
-fn usage(db: &Db, ctx: &Ctx) -> BTreeMap<String, BTreeSet<String>> {
+pub(crate) fn usage(db: &Db, ctx: &Ctx) -> BTreeMap<String, BTreeSet<String>> {
     let mut used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut note = |actions: &[Action], lb: &str| {
         for a in actions {

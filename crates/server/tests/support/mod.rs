@@ -85,3 +85,46 @@ impl Harness {
         }
     }
 }
+
+impl Harness {
+    /// An ELBv2 query-protocol call; returns the XML answer, which must be a success.
+    pub async fn elbv2(&self, action: &str, params: &[(&str, &str)]) -> String {
+        use axum::body::Body;
+        use axum::http::Request;
+        let encode = |s: &str| -> String {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect()
+        };
+        let mut body = format!("Action={action}&Version=2015-12-01");
+        for (k, v) in params {
+            body.push_str(&format!("&{}={}", encode(k), encode(v)));
+        }
+        let req = Request::post("/")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let response = self.app.router().oneshot(req).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert_eq!(status, StatusCode::OK, "{action}: {text}");
+        text
+    }
+}
+
+/// The text of the first `<tag>` element of an XML answer.
+pub fn xml_value(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + open.len();
+    let end = xml[start..].find(&format!("</{tag}>")).expect("closed") + start;
+    xml[start..end].to_string()
+}
