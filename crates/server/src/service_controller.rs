@@ -98,11 +98,15 @@ async fn reconcile(app: &App, key: &str) -> Result<(), ApiError> {
             .transact(|db| match db.get::<Service>(key) {
                 Some(service) => {
                     let step = service_targets::step(db, &ctx, &cluster, &service.value)?;
-                    Ok((step.writes, step.drained))
+                    Ok((step.writes, (step.drained, step.unhealthy)))
                 }
-                None => Ok((Writes::new(), Vec::new())),
+                None => Ok((Writes::new(), (Vec::new(), Vec::new()))),
             })
             .await?;
+        let (drained, failing) = drained;
+        if !failing.is_empty() {
+            tracing::info!(service = %key, tasks = failing.len(), "tasks failed their load balancer's health checks; replacing them");
+        }
         for task_key in drained {
             let reason = app
                 .db

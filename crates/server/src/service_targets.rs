@@ -9,11 +9,12 @@ use crate::db::{Db, Versioned, Writes};
 use crate::ecs::services::group_of;
 use crate::elbv2::{find_target_group, usage};
 use crate::records::keys;
+use crate::tally;
 use berth_api::ApiError;
 use berth_model::container_instance::ContainerInstance;
 use berth_model::elbv2::{RegisteredTarget, TargetGroup, TargetHealth, TargetState};
 use berth_model::service::Service;
-use berth_model::task::{DesiredStatus, Task, TaskStatus};
+use berth_model::task::{DesiredStatus, Task, TaskStatus, TaskStopCode};
 
 /// One `loadBalancers` entry, resolved.
 struct Binding {
@@ -22,10 +23,13 @@ struct Binding {
     container_port: i32,
 }
 
-/// What one pass decided: target writes, and the tasks whose draining is over (to stop now).
+/// What one pass decided: target and task writes (a task whose targets fail their health
+/// checks past the grace period is marked leaving in them), the tasks whose draining is over
+/// (to stop now), and the tasks that started leaving for failing health checks.
 pub struct Step {
     pub writes: Writes,
     pub drained: Vec<String>,
+    pub unhealthy: Vec<String>,
 }
 
 fn bindings(db: &Db, ctx: &Ctx, service: &Service) -> Result<Vec<Binding>, ApiError> {
@@ -79,9 +83,20 @@ pub fn step(db: &Db, ctx: &Ctx, cluster: &str, service: &Service) -> Result<Step
     let bindings = bindings(db, ctx, service)?;
     let mut writes = Writes::new();
     let mut drained = Vec::new();
+    let mut unhealthy = Vec::new();
     if bindings.is_empty() {
-        return Ok(Step { writes, drained });
+        return Ok(Step {
+            writes,
+            drained,
+            unhealthy,
+        });
     }
+    let grace_ms = i64::from(
+        service
+            .health_check_grace_period_seconds
+            .unwrap_or(0)
+            .max(0),
+    ) * 1000;
     // ALB drains only target groups that a listener or rule forwards to.
     let in_use = usage(db, ctx);
     let group = group_of(&service.service_name);
@@ -93,17 +108,51 @@ pub fn step(db: &Db, ctx: &Ctx, cluster: &str, service: &Service) -> Result<Step
         true
     });
     for (key, task) in &tasks {
+        let targets: Vec<(&Binding, String, String, u16)> = bindings
+            .iter()
+            .filter_map(|b| {
+                let (id, port) = target_of(db, ctx, cluster, task, b)?;
+                let target_key = keys::target(&ctx.region, &b.group.value.id, &id, port);
+                Some((b, target_key, id, port))
+            })
+            .collect();
+        // Failing the load balancer's checks past the grace period: it leaves now, and the
+        // rollout replaces it.
+        let failing = if leaving(task) || task.last_status != TaskStatus::Running {
+            None
+        } else {
+            let past_grace = task
+                .started_at
+                .is_none_or(|s| s.millis().saturating_add(grace_ms) <= ctx.now.millis());
+            targets
+                .iter()
+                .filter_map(|(_, k, _, _)| db.get::<RegisteredTarget>(k))
+                .find(|t| t.value.health.state == TargetState::Unhealthy && past_grace)
+                .map(|t| {
+                    format!(
+                        "{} in (target-group {})",
+                        tally::FAILED_ELB_HEALTH_CHECKS,
+                        t.value.target_group_arn
+                    )
+                })
+        };
+        if let (Some(reason), Some(current)) = (&failing, db.get::<Task>(key)) {
+            let mut gone = current.value.clone();
+            gone.stopping_at = Some(ctx.now);
+            gone.stop_code = Some(TaskStopCode::ServiceSchedulerInitiated);
+            gone.stopped_reason = Some(reason.clone());
+            gone.version += 1;
+            writes = writes.expect_unchanged(&current).put(key, gone);
+            unhealthy.push(key.clone());
+        }
+        let is_leaving = leaving(task) || failing.is_some();
         let mut longest_drain = 0;
-        for b in &bindings {
-            let Some((id, port)) = target_of(db, ctx, cluster, task, b) else {
-                continue;
-            };
-            let target_key = keys::target(&ctx.region, &b.group.value.id, &id, port);
+        for (b, target_key, id, port) in targets {
             let current = db.get::<RegisteredTarget>(&target_key);
             let live = current
                 .as_ref()
                 .filter(|c| !c.value.health.drained(ctx.now));
-            if leaving(task) {
+            if is_leaving {
                 let delay = if in_use.contains_key(&b.group.value.arn) {
                     b.group.value.deregistration_delay_seconds()
                 } else {
@@ -122,8 +171,8 @@ pub fn step(db: &Db, ctx: &Ctx, cluster: &str, service: &Service) -> Result<Step
                             .health
                             .drain_until
                             .map_or(0, |t| t.millis() - ctx.now.millis());
-                        longest_drain = longest_drain
-                            .max(u32::try_from(left.max(0) / 1000 + 1).unwrap_or(u32::MAX));
+                        let left = u32::try_from(left.max(0) / 1000 + 1).unwrap_or(u32::MAX);
+                        longest_drain = longest_drain.max(left);
                     }
                     None => {}
                 }
@@ -144,11 +193,15 @@ pub fn step(db: &Db, ctx: &Ctx, cluster: &str, service: &Service) -> Result<Step
         // Asked to go and nothing left draining: it may stop now.
         if task.desired_status == DesiredStatus::Running
             && task.last_status != TaskStatus::Stopped
-            && task.stopping_at.is_some()
+            && (task.stopping_at.is_some() || failing.is_some())
             && longest_drain == 0
         {
             drained.push(key.clone());
         }
     }
-    Ok(Step { writes, drained })
+    Ok(Step {
+        writes,
+        drained,
+        unhealthy,
+    })
 }

@@ -115,10 +115,9 @@ fn task_contributions(collection: &str, t: &Task) -> Vec<(String, Tally)> {
             let failed = matches!(
                 t.stop_code,
                 Some(TaskStopCode::TaskFailedToStart | TaskStopCode::EssentialContainerExited)
-            ) || t
-                .stopped_reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with(FAILED_HEALTH_CHECKS));
+            ) || t.stopped_reason.as_deref().is_some_and(|r| {
+                r.starts_with(FAILED_HEALTH_CHECKS) || r.starts_with(FAILED_ELB_HEALTH_CHECKS)
+            });
             return match started_by("failed") {
                 Some(name) if failed => vec![(name, one(|t| t.failed = 1))],
                 _ => Vec::new(),
@@ -147,6 +146,8 @@ fn task_contributions(collection: &str, t: &Task) -> Vec<(String, Tally)> {
 
 /// The `stoppedReason` of a task the service scheduler stopped for failing its health checks.
 pub const FAILED_HEALTH_CHECKS: &str = "Task failed container health checks";
+/// … and for failing its load balancer's health checks (followed by the target group).
+pub const FAILED_ELB_HEALTH_CHECKS: &str = "Task failed ELB health checks";
 
 /// The counter of a cluster's tasks of `kind` (`started-by`, `stopping`, `failed`) for one
 /// `startedBy` value; `tasks_prefix` is the cluster's tasks collection.

@@ -625,8 +625,10 @@ async fn a_lost_instances_tasks_are_placed_elsewhere() {
     assert_eq!(back["containerInstances"][0]["agentConnected"], true);
 }
 
-#[tokio::test]
-async fn service_tasks_are_registered_in_their_target_group_and_drain_before_they_stop() {
+/// A cluster of one instance, a load balancer whose listener forwards to target group `web`
+/// (deregistration delay 30 s), and service `web` of one task behind it, started on host port
+/// 49200. Returns the harness, the target group ARN, the instance's ec2InstanceId, the task.
+async fn balanced_service(grace: i64) -> (Harness, String, String, Value) {
     let h = harness().await;
     let instance_arn = instance(&h).await;
     let ec2_id = h
@@ -690,7 +692,7 @@ async fn service_tasks_are_registered_in_their_target_group_and_drain_before_the
     .await;
     h.ok(
         "CreateService",
-        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1,
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1, "healthCheckGracePeriodSeconds": grace,
                "loadBalancers": [{"targetGroupArn": tg, "containerName": "web", "containerPort": 8080}]}),
     )
     .await;
@@ -705,6 +707,12 @@ async fn service_tasks_are_registered_in_their_target_group_and_drain_before_the
     )
     .await;
     tick_once(&h.app).await;
+    (h, tg, ec2_id, task)
+}
+
+#[tokio::test]
+async fn service_tasks_are_registered_in_their_target_group_and_drain_before_they_stop() {
+    let (h, tg, ec2_id, task) = balanced_service(0).await;
     let health = h
         .elbv2("DescribeTargetHealth", &[("TargetGroupArn", &tg)])
         .await;
@@ -751,4 +759,59 @@ async fn service_tasks_are_registered_in_their_target_group_and_drain_before_the
         described["tasks"][0]["stopCode"],
         "ServiceSchedulerInitiated"
     );
+}
+
+#[tokio::test]
+async fn a_task_failing_its_load_balancer_checks_is_drained_and_replaced_after_the_grace() {
+    let (h, tg, ec2_id, task) = balanced_service(60).await;
+    // The data plane finds the target unhealthy.
+    let tg_id = tg.rsplit('/').next().unwrap();
+    let key = berth_server::records::keys::target("us-east-1", tg_id, &ec2_id, 49200);
+    let mut target = h
+        .app
+        .db
+        .get::<berth_model::elbv2::RegisteredTarget>(&key)
+        .expect("registered")
+        .value;
+    target.health = berth_model::elbv2::TargetHealth::checked(
+        h.app.clock.now(),
+        Some((
+            "Target.ResponseCodeMismatch",
+            "Health checks failed with these codes: [500]",
+        )),
+    );
+    assert!(
+        h.app
+            .db
+            .commit(berth_server::db::Writes::new().put(&key, target))
+            .await
+            .unwrap()
+    );
+    // Within the grace period nothing happens.
+    tick_once(&h.later(30)).await;
+    let t = h
+        .ok("DescribeTasks", json!({"tasks": [task["taskArn"]]}))
+        .await["tasks"][0]
+        .clone();
+    assert!(t["stoppingAt"].is_null(), "{t}");
+    // Past it: drained (the task still runs) and replaced.
+    tick_once(&h.later(61)).await;
+    let t = h
+        .ok("DescribeTasks", json!({"tasks": [task["taskArn"]]}))
+        .await["tasks"][0]
+        .clone();
+    assert_eq!(t["desiredStatus"], "RUNNING", "{t}");
+    assert!(
+        t["stoppedReason"].as_str().unwrap().starts_with(
+            "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:"
+        ),
+        "{t}"
+    );
+    let health = h
+        .elbv2("DescribeTargetHealth", &[("TargetGroupArn", &tg)])
+        .await;
+    assert_eq!(xml_value(&health, "State"), "draining", "{health}");
+    tick_once(&h.later(62)).await;
+    let s = h.service().await;
+    assert_eq!(count(&s, "pendingCount"), 1, "a replacement is placed: {s}");
 }
