@@ -99,6 +99,11 @@ impl Db {
         })
     }
 
+    /// The revision of the store the view has applied.
+    pub fn revision(&self) -> i64 {
+        self.view.revision()
+    }
+
     /// A counter the view keeps (see [`crate::tally`]), with the overlay's writes counted.
     pub fn tally(&self, name: &str) -> Tally {
         let mut tally = self.view.tally(name);
@@ -325,6 +330,28 @@ mod tests {
 
     async fn store_revision(db: &Db) -> i64 {
         db.store.revision().await.unwrap()
+    }
+
+    /// A transaction's keys share one revision: a writer that returns must see all of them,
+    /// never the first applied and the rest not yet.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_committed_transaction_is_visible_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, db) = open(&dir).await;
+        let keys: Vec<String> = (0..8).map(|i| format!("/ecs/r/families/f{i}")).collect();
+        for n in 1..=200 {
+            let writes = keys.iter().fold(Writes::new(), |w, k| {
+                w.put(k, Family { latest_revision: n })
+            });
+            assert!(db.commit(writes).await.unwrap());
+            for k in &keys {
+                assert_eq!(
+                    db.get::<Family>(k).map(|f| f.value.latest_revision),
+                    Some(n),
+                    "{k} after write {n}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

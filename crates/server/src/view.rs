@@ -8,7 +8,7 @@
 use crate::records::Record;
 use crate::tally::{Tallies, Tally};
 use berth_store::{RangeRequest, Store, WatchEvent};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
@@ -90,46 +90,68 @@ impl View {
         let mut events = store.watch("/", watch_from).await?;
         let follower = Arc::downgrade(&view);
         tokio::spawn(async move {
-            while let Some(event) = events.next().await {
+            // A transaction's events share one revision and arrive together; the revision is
+            // published only once all of them are applied, so a reader that waited for it
+            // sees the whole transaction, never half of it.
+            while let Some(first) = events.next().await {
                 let Some(view) = follower.upgrade() else {
                     return;
                 };
-                match event {
-                    Ok(event) => view.apply(event),
-                    Err(berth_store::StoreError::Closed) => return,
-                    Err(e) => {
-                        tracing::error!(error = %e, "store watch failed; the view stops following the store");
-                        return;
+                let mut next = Some(first);
+                while let Some(event) = next.take() {
+                    match event {
+                        Ok(event) => {
+                            let revision = event.revision();
+                            if revision > view.revision() {
+                                // Every earlier revision is complete.
+                                view.publish(revision - 1);
+                            }
+                            view.apply(event);
+                        }
+                        Err(berth_store::StoreError::Closed) => return,
+                        Err(e) => {
+                            tracing::error!(error = %e, "store watch failed; the view stops following the store");
+                            return;
+                        }
+                    }
+                    match events.next().now_or_never() {
+                        Some(Some(event)) => next = Some(event),
+                        Some(None) => return,
+                        None => {}
                     }
                 }
+                view.publish(view.revision());
             }
         });
         Ok(view)
     }
 
+    /// Applies one event to the entries (not yet visible to [`View::caught_up`]).
     fn apply(&self, event: WatchEvent) {
         let revision = event.revision();
-        {
-            let mut state = self.state.write().expect("view lock poisoned");
-            let held = state.entries.get(event.key()).map_or(0, |e| e.mod_revision);
-            match event {
-                // Already applied from the initial load.
-                _ if held >= revision => {}
-                WatchEvent::Put(kv) => {
-                    if let Some(record) = Record::decode(&kv.key, &kv.value) {
-                        state.put(
-                            kv.key,
-                            Entry {
-                                mod_revision: kv.mod_revision,
-                                record: Arc::new(record),
-                            },
-                        );
-                    }
+        let mut state = self.state.write().expect("view lock poisoned");
+        let held = state.entries.get(event.key()).map_or(0, |e| e.mod_revision);
+        match event {
+            // Already applied from the initial load.
+            _ if held >= revision => {}
+            WatchEvent::Put(kv) => {
+                if let Some(record) = Record::decode(&kv.key, &kv.value) {
+                    state.put(
+                        kv.key,
+                        Entry {
+                            mod_revision: kv.mod_revision,
+                            record: Arc::new(record),
+                        },
+                    );
                 }
-                WatchEvent::Delete { key, .. } => state.remove(&key),
             }
-            state.revision = state.revision.max(revision);
+            WatchEvent::Delete { key, .. } => state.remove(&key),
         }
+        state.revision = state.revision.max(revision);
+    }
+
+    /// Tells waiters that every write up to `revision` is applied.
+    fn publish(&self, revision: i64) {
         self.revision_tx.send_if_modified(|r| {
             let changed = revision > *r;
             *r = (*r).max(revision);
