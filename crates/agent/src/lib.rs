@@ -63,6 +63,9 @@ pub struct AgentConfig {
     pub instance_type: String,
     /// Custom attributes.
     pub attributes: Vec<(String, String)>,
+    /// The address load balancers reach this host's tasks at, registered as the
+    /// `berth.host-address` attribute.
+    pub host_address: String,
     /// MiB of the host's memory kept back from tasks (ECS_RESERVED_MEMORY).
     pub reserved_memory_mib: i64,
     /// Host ports never given to tasks: 22, 2375, 2376 and the agent's own.
@@ -150,6 +153,10 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
             config.availability_zone.clone(),
         ),
     ];
+    attributes.push((
+        berth_model::elbv2::data_plane::HOST_ADDRESS_ATTRIBUTE.to_owned(),
+        config.host_address.clone(),
+    ));
     attributes.extend(config.attributes.iter().cloned());
     let registration = Registration {
         cluster: &config.cluster,

@@ -72,6 +72,21 @@ pub fn cpu_architecture() -> &'static str {
     }
 }
 
+/// This host's primary address: the one outgoing traffic leaves from (found without sending a
+/// packet), or 127.0.0.1 when there is no route.
+pub fn primary_address() -> std::net::IpAddr {
+    let local = std::net::Ipv4Addr::LOCALHOST.into();
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("192.0.2.1:9")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(local)
+}
+
 fn registration_body(r: &Registration<'_>, previous: Option<&str>) -> Value {
     let attributes: Vec<Value> = r
         .attributes

@@ -37,6 +37,10 @@ pub struct AgentArgs {
     /// The `ecs.instance-type` attribute.
     #[arg(long, env = "BERTH_INSTANCE_TYPE", default_value = "berth.host")]
     instance_type: String,
+    /// The address load balancers reach this host's tasks at (the `berth.host-address`
+    /// attribute) [default: the host's primary IP address].
+    #[arg(long, env = "BERTH_HOST_ADDRESS")]
+    address: Option<std::net::IpAddr>,
     /// A custom attribute, NAME=VALUE; may be repeated.
     #[arg(long = "attribute", value_name = "NAME=VALUE")]
     attributes: Vec<String>,
@@ -139,6 +143,10 @@ impl AgentArgs {
             },
             instance_type: self.instance_type,
             attributes,
+            host_address: self
+                .address
+                .unwrap_or_else(berth_agent::register::primary_address)
+                .to_string(),
             reserved_memory_mib: self.reserved_memory,
             reserved_ports: DEFAULT_RESERVED.to_vec(),
             dynamic_ports,
@@ -170,6 +178,7 @@ pub fn local(
         data_dir: data_dir.join("agent"),
         instance_type: "berth.host".into(),
         attributes: Vec::new(),
+        host_address: std::net::Ipv4Addr::LOCALHOST.to_string(),
         reserved_memory_mib: 0,
         reserved_ports,
         dynamic_ports: DEFAULT_RANGE,

@@ -1,10 +1,11 @@
 //! `berth`: the one binary. Parses the command line and the config file, sets up logging and
 //! starts the parts a command asks for. It is the composition root: it picks the store backend
-//! and wires the server and the agent; it holds no domain logic of its own.
+//! and wires the server, the agent and the load balancer; it holds no domain logic of its own.
 
 mod agent_args;
 mod aws_profile;
 mod bench;
+mod lb_args;
 mod settings;
 
 use anyhow::Context;
@@ -42,6 +43,12 @@ enum Command {
         /// Run no agent (for machines without Docker): tasks cannot be placed here.
         #[arg(long, env = "BERTH_NO_AGENT")]
         no_agent: bool,
+        /// Run no load balancer data plane: listeners of load balancers are not served here.
+        #[arg(long, env = "BERTH_NO_LB")]
+        no_lb: bool,
+        /// The address the load balancer opens listener ports on.
+        #[arg(long, env = "BERTH_LB_BIND", default_value = "0.0.0.0")]
+        lb_bind: std::net::IpAddr,
     },
     /// Start the control plane alone (what multi-host and HA set-ups run).
     Server {
@@ -52,6 +59,12 @@ enum Command {
     Agent {
         #[command(flatten)]
         agent: agent_args::AgentArgs,
+    },
+    /// Serve the load balancers' listeners on this host (the ALB data plane), configured by the
+    /// control plane.
+    Lb {
+        #[command(flatten)]
+        lb: lb_args::LbArgs,
     },
     /// Benchmarks that print throughput and latency (not tests: they assert nothing).
     #[command(subcommand)]
@@ -77,15 +90,27 @@ fn main() -> anyhow::Result<()> {
                 server,
                 no_profile,
                 no_agent,
-            } => run_server(server, !no_profile, !no_agent).await,
-            Command::Server { server } => run_server(server, false, false).await,
+                no_lb,
+                lb_bind,
+            } => {
+                let lb = (!no_lb).then_some(lb_bind);
+                run_server(server, !no_profile, !no_agent, lb).await
+            }
+            Command::Server { server } => run_server(server, false, false, None).await,
+            Command::Lb { lb } => run_lb(lb).await,
             Command::Agent { agent } => run_agent(agent).await,
             Command::Bench(command) => bench::run(command).await,
         }
     })
 }
 
-async fn run_server(args: ServerArgs, write_profile: bool, with_agent: bool) -> anyhow::Result<()> {
+/// `lb`: where the in-process load balancer opens listener ports; `None` runs none.
+async fn run_server(
+    args: ServerArgs,
+    write_profile: bool,
+    with_agent: bool,
+    lb: Option<std::net::IpAddr>,
+) -> anyhow::Result<()> {
     let config = args.resolve()?;
     if config.auth == AuthMode::Off {
         tracing::warn!(
@@ -115,6 +140,9 @@ async fn run_server(args: ServerArgs, write_profile: bool, with_agent: bool) -> 
     if with_agent {
         println!("  agent          : this machine, in cluster 'default' (--no-agent to run none)");
     }
+    if let Some(bind) = lb {
+        println!("  load balancer  : listeners on {bind} (--no-lb to run none)");
+    }
     if write_profile {
         let written = aws_profile::write(
             &endpoint,
@@ -131,18 +159,31 @@ async fn run_server(args: ServerArgs, write_profile: bool, with_agent: bool) -> 
     } else {
         println!("Try: aws --endpoint-url {endpoint} --region {region} ecs list-clusters");
     }
-    let agent = with_agent.then(|| {
-        // The agent reaches the server through its address, as a remote agent would.
-        let mut reachable = local;
-        if reachable.ip().is_unspecified() {
-            reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    // The agent and the load balancer reach the server through its address, as remote ones
+    // would.
+    let mut reachable = local;
+    if reachable.ip().is_unspecified() {
+        reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let credentials = berth_client::Credentials {
+        access_key_id: root.access_key_id.clone(),
+        secret_access_key: root.secret_access_key.clone(),
+    };
+    let lb = match lb {
+        Some(bind) => {
+            let client = berth_client::Client::new(
+                &format!("http://{reachable}"),
+                credentials.clone(),
+                region.clone(),
+            )?;
+            Some(tokio::spawn(berth_lb::run(client, lb_args::options(bind))))
         }
+        None => None,
+    };
+    let agent = with_agent.then(|| {
         let config = agent_args::local(
             format!("http://{reachable}"),
-            berth_client::Credentials {
-                access_key_id: root.access_key_id.clone(),
-                secret_access_key: root.secret_access_key.clone(),
-            },
+            credentials,
             region.clone(),
             data_dir.clone(),
             local.port(),
@@ -158,6 +199,9 @@ async fn run_server(args: ServerArgs, write_profile: bool, with_agent: bool) -> 
     if let Some(agent) = agent {
         agent.abort();
     }
+    if let Some(lb) = lb {
+        lb.abort();
+    }
     println!("Berth stopped");
     Ok(())
 }
@@ -172,6 +216,23 @@ async fn run_agent(args: agent_args::AgentArgs) -> anyhow::Result<()> {
         result = berth_agent::run(config) => result.map_err(anyhow::Error::from),
         () = shutdown_signal() => {
             println!("Berth agent stopped; its containers keep running");
+            Ok(())
+        }
+    }
+}
+
+async fn run_lb(args: lb_args::LbArgs) -> anyhow::Result<()> {
+    let (client, options) = args.resolve()?;
+    println!(
+        "Berth load balancer serving region '{}' of {} on {}",
+        client.region(),
+        client.endpoint_authority(),
+        options.bind
+    );
+    tokio::select! {
+        () = berth_lb::run(client, options) => Ok(()),
+        () = shutdown_signal() => {
+            println!("Berth load balancer stopped");
             Ok(())
         }
     }

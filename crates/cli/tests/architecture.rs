@@ -77,6 +77,16 @@ fn crates_keep_the_rules_of_direction() {
             "berth-client speaks to the server over HTTP only, but depends on {part}"
         );
     }
+    assert!(
+        all.contains_key("berth-lb"),
+        "the load balancer crate exists"
+    );
+    for part in internal(&all["berth-lb"]) {
+        assert!(
+            ["berth-model", "berth-client"].contains(&part),
+            "berth-lb reaches state through berth-client over HTTP only, but depends on {part}"
+        );
+    }
     for (name, deps) in &all {
         if deps.iter().any(|d| d == "berth-store") {
             assert!(

@@ -149,3 +149,65 @@ pub async fn not_found(method: Method, uri: Uri) -> Response {
     );
     response
 }
+
+/// Berth's own data plane API (`/_berth/lb/v1/…`, see [`elbv2::data_plane`]): JSON in and
+/// out, signed and authenticated like every AWS call.
+pub async fn berth_lb(
+    State(app): State<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let outcome = async {
+        let limit = app.config.max_body_bytes;
+        let body: Bytes = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(ApiError::too_large(limit));
+            }
+            Err(e) => {
+                return Err(ApiError::serialization(format!(
+                    "request body could not be read: {e}"
+                )));
+            }
+        };
+        let parts = berth_sigv4::RequestParts {
+            method: method.as_str(),
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            headers: &headers,
+            payload: berth_sigv4::Payload::Bytes(&body),
+        };
+        let caller = auth::authenticate(
+            &app.db,
+            app.config.auth,
+            app.clock.as_ref(),
+            &app.config.default_region,
+            &app.config.account_id,
+            &parts,
+        )
+        .await?;
+        let ctx = Ctx {
+            region: caller.region,
+            account: app.config.account_id.clone(),
+            principal: caller.principal_arn,
+            now: app.clock.now(),
+        };
+        elbv2::data_plane::dispatch(&app, &ctx, uri.path(), &body).await
+    }
+    .await;
+    let (status, payload) = match outcome {
+        Ok(payload) => (StatusCode::OK, payload),
+        Err(e) => (
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e.json_body(),
+        ),
+    };
+    let mut response = (status, payload).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -105,6 +105,7 @@ impl App {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", post(front_door::aws_api).get(front_door::aws_api))
+            .route("/_berth/lb/v1/{call}", post(front_door::berth_lb))
             .route("/v2", any(registry::serve))
             .route("/v2/", any(registry::serve))
             .route("/v2/{*path}", any(registry::serve))

@@ -192,6 +192,10 @@ pub mod keys {
     pub fn instances(region: &str, cluster: &str) -> String {
         format!("/ecs/{region}/instances/{cluster}/")
     }
+    /// The container instances of every cluster of a region.
+    pub fn all_instances(region: &str) -> String {
+        format!("/ecs/{region}/instances/")
+    }
     pub fn instance(region: &str, cluster: &str, id: &str) -> String {
         format!("/ecs/{region}/instances/{cluster}/{id}")
     }

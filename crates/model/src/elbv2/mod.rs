@@ -10,6 +10,7 @@ pub mod action;
 pub mod arn;
 pub mod attributes;
 pub mod condition;
+pub mod data_plane;
 pub mod target;
 
 use crate::{ErrorKind, Timestamp, ValidationError};

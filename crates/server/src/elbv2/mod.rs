@@ -7,6 +7,7 @@
 //! children, so checks that span records — unique listener ports and rule priorities, a
 //! target group not deleted while a rule forwards to it — hold across servers too.
 
+pub mod data_plane;
 mod listeners;
 mod load_balancers;
 mod rules;

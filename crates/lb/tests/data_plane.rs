@@ -1,0 +1,629 @@
+//! The data plane against real HTTP backends on 127.0.0.1: routing, health checks, failure
+//! codes, bad input and configuration changes, with the configuration applied directly (the
+//! control plane's side is covered by the CLI's black-box test).
+
+use berth_lb::balancer::Health;
+use berth_lb::config::Shared;
+use berth_model::elbv2::data_plane::{
+    Algorithm, DataPlaneConfig, HealthCheckConfig, HealthReport, ListenerConfig,
+    LoadBalancerConfig, RuleConfig, TargetConfig, TargetGroupConfig,
+};
+use berth_model::elbv2::target::TargetState;
+use berth_model::elbv2::{
+    Action, ActionType, Condition, FixedResponse, Forward, Protocol, Redirect, WeightedTargetGroup,
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::convert::Infallible;
+use std::net::TcpListener as StdListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+/// A small HTTP server: answers `NAME PATH`, `/health` with its health code, `/slow` after a
+/// second and a half; echoes X-Forwarded-* back as headers.
+struct Backend {
+    port: u16,
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+    sick: Arc<AtomicBool>,
+}
+
+impl Backend {
+    async fn start(name: &'static str) -> Backend {
+        Self::start_with(name, false).await
+    }
+
+    /// `hang`: accept connections and never answer.
+    async fn start_with(name: &'static str, hang: bool) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tasks: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let sick = Arc::new(AtomicBool::new(false));
+        let (t, s) = (tasks.clone(), sick.clone());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let sick = s.clone();
+                let conn = tokio::spawn(async move {
+                    if hang {
+                        let mut stream = stream;
+                        let mut buf = [0u8; 1024];
+                        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                        return;
+                    }
+                    let service =
+                        hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                            let sick = sick.clone();
+                            async move {
+                                let path = req.uri().path().to_string();
+                                let mut response = http::Response::builder();
+                                for h in
+                                    ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"]
+                                {
+                                    if let Some(v) = req.headers().get(h) {
+                                        response = response.header(format!("echo-{h}"), v);
+                                    }
+                                }
+                                if path == "/health" {
+                                    let code = if sick.load(Ordering::SeqCst) {
+                                        500
+                                    } else {
+                                        200
+                                    };
+                                    return Ok::<_, Infallible>(
+                                        response
+                                            .status(code)
+                                            .body(Full::new(Bytes::new()))
+                                            .unwrap(),
+                                    );
+                                }
+                                if path == "/slow" {
+                                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                                }
+                                let body = format!("{name} {path}");
+                                Ok(response.body(Full::new(Bytes::from(body))).unwrap())
+                            }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+                t.lock().unwrap().push(conn.abort_handle());
+            }
+        });
+        tasks.lock().unwrap().push(accept.abort_handle());
+        Backend { port, tasks, sick }
+    }
+
+    /// Stops listening and drops every connection.
+    fn kill(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn forward_to(arns: &[(&str, u32)]) -> Action {
+    Action {
+        kind: ActionType::Forward,
+        order: None,
+        forward: Some(Forward {
+            target_groups: arns
+                .iter()
+                .map(|(a, w)| WeightedTargetGroup {
+                    target_group_arn: a.to_string(),
+                    weight: *w,
+                })
+                .collect(),
+            stickiness_enabled: false,
+            stickiness_duration_seconds: None,
+        }),
+        redirect: None,
+        fixed_response: None,
+    }
+}
+
+fn path_rule(priority: u32, pattern: &str, action: Action) -> RuleConfig {
+    RuleConfig {
+        priority: Some(priority),
+        conditions: vec![Condition::PathPattern {
+            values: vec![pattern.to_string()],
+        }],
+        actions: vec![action],
+    }
+}
+
+fn default_rule(action: Action) -> RuleConfig {
+    RuleConfig {
+        priority: None,
+        conditions: vec![],
+        actions: vec![action],
+    }
+}
+
+fn check() -> HealthCheckConfig {
+    HealthCheckConfig {
+        enabled: true,
+        protocol: Protocol::Http,
+        path: "/health".into(),
+        interval_ms: 150,
+        timeout_ms: 100,
+        healthy_threshold: 2,
+        unhealthy_threshold: 2,
+        matcher: "200-299".into(),
+    }
+}
+
+fn group(arn: &str, ports: &[u16]) -> TargetGroupConfig {
+    TargetGroupConfig {
+        arn: arn.into(),
+        name: arn.into(),
+        protocol: Protocol::Http,
+        health_check: check(),
+        algorithm: Algorithm::RoundRobin,
+        slow_start_seconds: 0,
+        deregistration_delay_seconds: 0,
+        targets: ports
+            .iter()
+            .map(|p| TargetConfig {
+                id: "127.0.0.1".into(),
+                port: *p,
+                address: Some("127.0.0.1".into()),
+                health_check_port: *p,
+                state: TargetState::Initial,
+            })
+            .collect(),
+    }
+}
+
+fn config(port: u16, rules: Vec<RuleConfig>, groups: Vec<TargetGroupConfig>) -> DataPlaneConfig {
+    DataPlaneConfig {
+        load_balancers: vec![LoadBalancerConfig {
+            arn: "lb".into(),
+            name: "web".into(),
+            idle_timeout_ms: 600,
+            listeners: vec![ListenerConfig {
+                arn: "listener".into(),
+                port,
+                protocol: Protocol::Http,
+                certificates: vec![],
+                rules,
+            }],
+        }],
+        target_groups: groups,
+    }
+}
+
+/// The data plane on its own: listeners, health checks; verdicts come out of the channel.
+struct Plane {
+    shared: Arc<Shared>,
+    verdicts: mpsc::UnboundedReceiver<HealthReport>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Plane {
+    fn start(config: DataPlaneConfig) -> Plane {
+        let shared = Arc::new(Shared::default());
+        shared.apply(config);
+        let (tx, verdicts) = mpsc::unbounded_channel();
+        let tasks = vec![
+            tokio::spawn(berth_lb::health::run(shared.clone(), tx)),
+            tokio::spawn(berth_lb::proxy::run(
+                shared.clone(),
+                "127.0.0.1".parse().unwrap(),
+            )),
+        ];
+        Plane {
+            shared,
+            verdicts,
+            tasks,
+        }
+    }
+
+    fn health(&self, group: &str, port: u16) -> Health {
+        let current = self.shared.current();
+        current.groups[group]
+            .targets
+            .iter()
+            .find(|t| t.port == port)
+            .map(|t| t.stats.health())
+            .unwrap()
+    }
+
+    async fn wait_health(&self, group: &str, port: u16, want: Health, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.health(group, port) != want {
+            assert!(
+                Instant::now() < deadline,
+                "{group}:{port} is not {want:?} after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Plane {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+fn client(http2: bool) -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .http2_only(http2)
+        .build(HttpConnector::new())
+}
+
+async fn get_with(client: &Client<HttpConnector, Full<Bytes>>, port: u16, path: &str) -> Answer {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let request = http::Request::get(format!("http://127.0.0.1:{port}{path}"))
+            .header("x-forwarded-for", "203.0.113.9")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        match client.request(request).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                return Answer {
+                    status,
+                    headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                };
+            }
+            // The listener may not be bound yet.
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("GET {path} on port {port}: {e}"),
+        }
+    }
+}
+
+async fn get(port: u16, path: &str) -> Answer {
+    get_with(&client(false), port, path).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_by_path_to_two_target_groups_over_http1_and_http2() {
+    let (auth, random) = (Backend::start("auth").await, Backend::start("random").await);
+    let port = free_port();
+    let plane = Plane::start(config(
+        port,
+        vec![
+            path_rule(10, "/random/*", forward_to(&[("random", 1)])),
+            default_rule(forward_to(&[("auth", 1)])),
+        ],
+        vec![group("auth", &[auth.port]), group("random", &[random.port])],
+    ));
+    plane
+        .wait_health("auth", auth.port, Health::Healthy, Duration::from_secs(3))
+        .await;
+    let a = get(port, "/login").await;
+    assert_eq!((a.status, a.body.as_str()), (200, "auth /login"));
+    assert_eq!(a.headers["echo-x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(a.headers["echo-x-forwarded-proto"], "http");
+    assert_eq!(
+        a.headers["echo-x-forwarded-port"],
+        port.to_string().as_str()
+    );
+    let r = get(port, "/random/42").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "random /random/42"));
+    let h2 = get_with(&client(true), port, "/random/h2").await;
+    assert_eq!((h2.status, h2.body.as_str()), (200, "random /random/h2"));
+    let h2 = get_with(&client(true), port, "/x").await;
+    assert_eq!(h2.body, "auth /x");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_backend_turns_unhealthy_and_gets_no_more_traffic() {
+    let (one, two) = (Backend::start("one").await, Backend::start("two").await);
+    let port = free_port();
+    let mut plane = Plane::start(config(
+        port,
+        vec![default_rule(forward_to(&[("web", 1)]))],
+        vec![group("web", &[one.port, two.port])],
+    ));
+    for p in [one.port, two.port] {
+        plane
+            .wait_health("web", p, Health::Healthy, Duration::from_secs(3))
+            .await;
+    }
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(get(port, "/").await.body);
+    }
+    seen.sort();
+    assert_eq!(seen, ["one /", "one /", "two /", "two /"], "round robin");
+    one.kill();
+    let killed = Instant::now();
+    plane
+        .wait_health("web", one.port, Health::Unhealthy, Duration::from_secs(2))
+        .await;
+    // Two failed checks, 150 ms apart.
+    assert!(killed.elapsed() < Duration::from_millis(1000));
+    for _ in 0..6 {
+        let a = get(port, "/").await;
+        assert_eq!((a.status, a.body.as_str()), (200, "two /"));
+    }
+    let mut unhealthy = None;
+    while let Ok(r) = plane.verdicts.try_recv() {
+        if r.port == one.port && !r.healthy {
+            unhealthy = Some(r);
+        }
+    }
+    let r = unhealthy.expect("an unhealthy verdict was published");
+    assert_eq!(r.target_group_arn, "web");
+    assert_eq!(r.reason.as_deref(), Some("Target.FailedHealthChecks"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fails_open_when_every_target_is_unhealthy() {
+    let (one, two) = (Backend::start("one").await, Backend::start("two").await);
+    one.sick.store(true, Ordering::SeqCst);
+    two.sick.store(true, Ordering::SeqCst);
+    let port = free_port();
+    let plane = Plane::start(config(
+        port,
+        vec![default_rule(forward_to(&[("web", 1)]))],
+        vec![group("web", &[one.port, two.port])],
+    ));
+    for p in [one.port, two.port] {
+        plane
+            .wait_health("web", p, Health::Unhealthy, Duration::from_secs(3))
+            .await;
+    }
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let a = get(port, "/").await;
+        assert_eq!(a.status, 200);
+        seen.push(a.body);
+    }
+    seen.sort();
+    assert_eq!(seen, ["one /", "one /", "two /", "two /"]);
+    // One recovers: after the healthy threshold it alone gets the traffic.
+    two.sick.store(false, Ordering::SeqCst);
+    plane
+        .wait_health("web", two.port, Health::Healthy, Duration::from_secs(3))
+        .await;
+    for _ in 0..4 {
+        assert_eq!(get(port, "/").await.body, "two /");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_502_503_504_where_alb_does() {
+    let hanging = Backend::start_with("hang", true).await;
+    let refused = free_port();
+    let port = free_port();
+    let mut no_checks = group("refused", &[refused]);
+    no_checks.health_check.enabled = false;
+    let mut hang_group = group("hang", &[hanging.port]);
+    hang_group.health_check.enabled = false;
+    let plane = Plane::start(config(
+        port,
+        vec![
+            path_rule(1, "/hang", forward_to(&[("hang", 1)])),
+            path_rule(2, "/refused", forward_to(&[("refused", 1)])),
+            path_rule(3, "/empty", forward_to(&[("empty", 1)])),
+            path_rule(4, "/missing", forward_to(&[("missing", 1)])),
+            path_rule(
+                5,
+                "/fixed",
+                Action {
+                    kind: ActionType::FixedResponse,
+                    order: None,
+                    forward: None,
+                    redirect: None,
+                    fixed_response: Some(FixedResponse {
+                        status_code: "418".into(),
+                        content_type: Some("application/json".into()),
+                        message_body: Some("{\"tea\":true}".into()),
+                    }),
+                },
+            ),
+            default_rule(Action {
+                kind: ActionType::Redirect,
+                order: None,
+                forward: None,
+                redirect: Some(Redirect {
+                    protocol: "HTTPS".into(),
+                    port: "443".into(),
+                    host: "#{host}".into(),
+                    path: "/#{path}".into(),
+                    query: "#{query}".into(),
+                    status_code: "HTTP_301".into(),
+                }),
+                fixed_response: None,
+            }),
+        ],
+        vec![hang_group, no_checks, group("empty", &[])],
+    ));
+    let started = Instant::now();
+    assert_eq!(get(port, "/hang").await.status, 504);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(550) && took < Duration::from_secs(3),
+        "504 after {took:?}"
+    );
+    assert_eq!(get(port, "/refused").await.status, 502);
+    assert_eq!(get(port, "/empty").await.status, 503);
+    assert_eq!(get(port, "/missing").await.status, 503);
+    let fixed = get(port, "/fixed").await;
+    assert_eq!((fixed.status, fixed.body.as_str()), (418, "{\"tea\":true}"));
+    assert_eq!(fixed.headers["content-type"], "application/json");
+    let moved = get(port, "/a/b?x=1").await;
+    assert_eq!(moved.status, 301);
+    assert_eq!(
+        moved.headers["location"],
+        "https://127.0.0.1/a/b?x=1".to_string().as_str()
+    );
+    drop(plane);
+}
+
+/// Sends raw bytes and reads until the load balancer closes the connection.
+async fn raw(port: u16, request: &[u8]) -> (u16, bool) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request).await;
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut out))
+        .await
+        .is_ok();
+    let text = String::from_utf8_lossy(&out);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, closed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_400_or_431_and_the_connection_closed() {
+    let backend = Backend::start("web").await;
+    let port = free_port();
+    let _plane = Plane::start(config(
+        port,
+        vec![default_rule(forward_to(&[("web", 1)]))],
+        vec![group("web", &[backend.port])],
+    ));
+    // The listener answers a good request first (and is bound).
+    assert_eq!(get(port, "/").await.status, 200);
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        (
+            "content-length and transfer-encoding",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "transfer-encoding then content-length",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "duplicate content-length",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi".to_vec(),
+            400,
+        ),
+        (
+            "malformed request line",
+            b"GET /with space HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            400,
+        ),
+        ("garbage", b"\x16\x03\x01hello\r\n\r\n".to_vec(), 400),
+        ("oversized headers", big.into_bytes(), 431),
+        (
+            "smuggled behind a good request",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+            200,
+        ),
+    ];
+    for (what, request, want) in cases {
+        let (status, closed) = raw(port, &request).await;
+        assert_eq!(status, want, "{what}");
+        assert!(closed, "{what}: the connection was not closed");
+    }
+    // Still serving.
+    assert_eq!(get(port, "/").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_rule_takes_effect_while_a_long_request_completes() {
+    let (old, new) = (Backend::start("old").await, Backend::start("new").await);
+    let port = free_port();
+    let groups = vec![group("old", &[old.port]), group("new", &[new.port])];
+    let patient = |mut c: DataPlaneConfig| {
+        c.load_balancers[0].idle_timeout_ms = 5000;
+        c
+    };
+    let plane = Plane::start(patient(config(
+        port,
+        vec![default_rule(forward_to(&[("old", 1)]))],
+        groups.clone(),
+    )));
+    assert_eq!(get(port, "/x").await.body, "old /x");
+    let slow = tokio::spawn(async move { get(port, "/slow").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let changed = Instant::now();
+    plane.shared.apply(patient(config(
+        port,
+        vec![
+            path_rule(1, "/slow", forward_to(&[("new", 1)])),
+            default_rule(forward_to(&[("old", 1)])),
+        ],
+        groups,
+    )));
+    let after = tokio::spawn(async move { get(port, "/slow").await });
+    assert_eq!(get(port, "/x").await.body, "old /x");
+    let in_flight = slow.await.unwrap();
+    assert_eq!(
+        (in_flight.status, in_flight.body.as_str()),
+        (200, "old /slow"),
+        "the request in flight finished on the old route"
+    );
+    let after = after.await.unwrap();
+    assert_eq!((after.status, after.body.as_str()), (200, "new /slow"));
+    // The new request was routed at once: it took the backend's 1.5 s, not more.
+    assert!(changed.elapsed() < Duration::from_millis(2500));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_targets_get_no_new_requests_and_weights_split_traffic() {
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let port = free_port();
+    let mut web = group("web", &[a.port, b.port]);
+    web.targets[0].state = TargetState::Draining;
+    let plane = Plane::start(config(
+        port,
+        vec![
+            path_rule(1, "/split", forward_to(&[("web", 1), ("other", 0)])),
+            default_rule(forward_to(&[("web", 1)])),
+        ],
+        vec![web, group("other", &[a.port])],
+    ));
+    plane
+        .wait_health("web", b.port, Health::Healthy, Duration::from_secs(3))
+        .await;
+    for _ in 0..5 {
+        assert_eq!(get(port, "/").await.body, "b /");
+        assert_eq!(
+            get(port, "/split").await.body,
+            "b /split",
+            "weight 0 gets nothing"
+        );
+    }
+}
