@@ -815,3 +815,51 @@ async fn a_task_failing_its_load_balancer_checks_is_drained_and_replaced_after_t
     let s = h.service().await;
     assert_eq!(count(&s, "pendingCount"), 1, "a replacement is placed: {s}");
 }
+
+#[tokio::test]
+async fn a_service_names_target_groups_that_exist_behind_a_load_balancer() {
+    let h = cluster_with_web().await;
+    h.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "api", "containerDefinitions": [{"name": "api", "image": "api:1", "memory": 64,
+               "portMappings": [{"containerPort": 8080}]}]}),
+    )
+    .await;
+    let lonely = h
+        .elbv2(
+            "CreateTargetGroup",
+            &[
+                ("Name", "lonely"),
+                ("Protocol", "HTTP"),
+                ("Port", "80"),
+                ("VpcId", "vpc-1"),
+            ],
+        )
+        .await;
+    let lonely = xml_value(&lonely, "TargetGroupArn");
+    let missing = lonely.replace("/lonely/", "/missing/");
+    for (lbs, expected) in [
+        (
+            json!([{"containerName": "api", "containerPort": 8080}]),
+            "targetGroupArn (or loadBalancerName) is required",
+        ),
+        (
+            json!([{"targetGroupArn": missing, "containerName": "api", "containerPort": 8080}]),
+            "does not exist",
+        ),
+        (
+            json!([{"targetGroupArn": lonely, "containerName": "api", "containerPort": 8080}]),
+            "does not have an associated load balancer",
+        ),
+    ] {
+        let (status, out) = h
+            .call(
+                "CreateService",
+                json!({"serviceName": "api", "taskDefinition": "api", "desiredCount": 1, "loadBalancers": lbs}),
+            )
+            .await;
+        assert_eq!(status, 400, "{out}");
+        assert_eq!(out["__type"], "InvalidParameterException");
+        assert!(out["message"].as_str().unwrap().contains(expected), "{out}");
+    }
+}

@@ -62,10 +62,31 @@ fn refuse_capacity_providers(
 
 /// Each load balancer's container must be in the task definition and expose the port.
 fn check_load_balancers(
+    db: &Db,
+    ctx: &Ctx,
     lbs: &[LoadBalancer],
     definition: &StoredTaskDefinition,
 ) -> Result<(), ApiError> {
-    for lb in lbs {
+    let in_use = crate::elbv2::usage(db, ctx);
+    for (i, lb) in lbs.iter().enumerate() {
+        let Some(arn) = lb.target_group_arn.as_deref().filter(|a| !a.is_empty()) else {
+            return Err(ApiError::invalid_parameter(format!(
+                "loadBalancers[{i}].targetGroupArn: is required (Berth's load balancers are application load balancers with target groups)"
+            )));
+        };
+        let member = format!("loadBalancers[{i}].targetGroupArn");
+        let group = crate::elbv2::find_target_group(db, ctx, &member, arn)
+            .map_err(|e| ApiError::invalid_parameter(e.message))?
+            .ok_or_else(|| {
+                ApiError::invalid_parameter(format!(
+                    "{member}: target group '{arn}' does not exist"
+                ))
+            })?;
+        if !in_use.contains_key(&group.value.arn) {
+            return Err(ApiError::invalid_parameter(format!(
+                "The target group with targetGroupArn {arn} does not have an associated load balancer."
+            )));
+        }
         let name = lb.container_name.as_deref().unwrap_or_default();
         let port = lb.container_port.unwrap_or_default();
         let Some(container) = definition.definition.container(name) else {
@@ -265,7 +286,7 @@ pub async fn create(
             }
             let definition = find_runnable(db, &ctx, "taskDefinition", &task_definition)?;
             if let Some(lbs) = &input.load_balancers {
-                check_load_balancers(lbs, &definition.value)?;
+                check_load_balancers(db, &ctx, lbs, &definition.value)?;
             }
             let mut service = Service::new(
                 ctx.arn(ResourceKind::Service, format!("{cluster}/{name}")),
@@ -389,7 +410,7 @@ pub async fn update(
                     Some(d) => d.value.clone(),
                     None => find_runnable(db, &ctx, "taskDefinition", service.task_definition.as_deref().unwrap_or_default()).map(|d| d.value).map_err(|_| ApiError::invalid_parameter("loadBalancers: the service's task definition is no longer ACTIVE; give a taskDefinition too"))?,
                 };
-                check_load_balancers(lbs, &checked)?;
+                check_load_balancers(db, &ctx, lbs, &checked)?;
                 if *lbs != service.load_balancers {
                     redeploy = true;
                 }
