@@ -105,7 +105,30 @@ async fn reconcile(app: &App, key: &str) -> Result<(), ApiError> {
             .await?;
         let (drained, failing) = drained;
         if !failing.is_empty() {
-            tracing::info!(service = %key, tasks = failing.len(), "tasks failed their load balancer's health checks; replacing them");
+            // ECS's event for each: "(service web) (task …) failed ELB health checks in …".
+            app.db
+                .transact(|db| {
+                    let Some(current) = db.get::<Service>(key) else {
+                        return Ok((Writes::new(), ()));
+                    };
+                    let mut service = current.value.clone();
+                    let name = service.service_name.clone();
+                    for (arn, reason) in &failing {
+                        let detail = reason
+                            .strip_prefix("Task failed ")
+                            .unwrap_or(reason.as_str());
+                        event(
+                            &mut service,
+                            &ctx,
+                            format!("(service {name}) (task {}) failed {detail}.", short_id(arn)),
+                        );
+                    }
+                    Ok((
+                        Writes::new().expect_unchanged(&current).put(key, service),
+                        (),
+                    ))
+                })
+                .await?;
         }
         for task_key in drained {
             let reason = app

@@ -25,11 +25,12 @@ struct Binding {
 
 /// What one pass decided: target and task writes (a task whose targets fail their health
 /// checks past the grace period is marked leaving in them), the tasks whose draining is over
-/// (to stop now), and the tasks that started leaving for failing health checks.
+/// (to stop now), and the tasks that started leaving for failing health checks (task ARN and
+/// reason).
 pub struct Step {
     pub writes: Writes,
     pub drained: Vec<String>,
-    pub unhealthy: Vec<String>,
+    pub unhealthy: Vec<(String, String)>,
 }
 
 fn bindings(db: &Db, ctx: &Ctx, service: &Service) -> Result<Vec<Binding>, ApiError> {
@@ -143,7 +144,7 @@ pub fn step(db: &Db, ctx: &Ctx, cluster: &str, service: &Service) -> Result<Step
             gone.stopped_reason = Some(reason.clone());
             gone.version += 1;
             writes = writes.expect_unchanged(&current).put(key, gone);
-            unhealthy.push(key.clone());
+            unhealthy.push((task.task_arn.clone(), reason.clone()));
         }
         let is_leaving = leaving(task) || failing.is_some();
         let mut longest_drain = 0;

@@ -814,6 +814,22 @@ async fn a_task_failing_its_load_balancer_checks_is_drained_and_replaced_after_t
     tick_once(&h.later(62)).await;
     let s = h.service().await;
     assert_eq!(count(&s, "pendingCount"), 1, "a replacement is placed: {s}");
+    let id = task["taskArn"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let told =
+        format!("(service web) (task {id}) failed ELB health checks in (target-group {tg}).");
+    assert!(
+        s["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"] == told.as_str()),
+        "{s}"
+    );
 }
 
 #[tokio::test]
