@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::control_plane_args::ControlPlaneArgs;
 use anyhow::Context;
 use berth_agent::AgentConfig;
 use berth_agent::ports::{DEFAULT_RANGE, DEFAULT_RESERVED, parse_range};
@@ -12,21 +13,11 @@ use clap::Args;
 
 #[derive(Args, Debug, Clone)]
 pub struct AgentArgs {
-    /// The control plane's endpoint, e.g. http://10.0.0.5:9180.
-    #[arg(long, env = "BERTH_SERVER")]
-    server: String,
+    #[command(flatten)]
+    control_plane: ControlPlaneArgs,
     /// The cluster to join.
     #[arg(long, env = "ECS_CLUSTER", default_value = "default")]
     cluster: String,
-    /// Access key id the agent signs its requests with.
-    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
-    access_key_id: String,
-    /// Secret access key, with --access-key-id.
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    secret_access_key: String,
-    /// Region the cluster lives in.
-    #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
-    region: String,
     /// Where the agent keeps its state (the container instance it registered as)
     /// [default: the user's data directory, e.g. ~/.local/share/berth/agent].
     #[arg(long, env = "ECS_DATADIR")]
@@ -126,16 +117,15 @@ impl AgentArgs {
             .collect::<anyhow::Result<_>>()?;
         let dynamic_ports = parse_range(&self.dynamic_port_range).map_err(anyhow::Error::msg)?;
         anyhow::ensure!(self.stop_timeout >= 1, "--stop-timeout: at least 1 second");
+        let credentials = self.control_plane.credentials();
+        let ControlPlaneArgs { server, region, .. } = self.control_plane;
         Ok(AgentConfig {
-            endpoint: self.server,
-            credentials: Credentials {
-                access_key_id: self.access_key_id,
-                secret_access_key: self.secret_access_key,
-            },
+            endpoint: server,
+            credentials,
             availability_zone: self
                 .availability_zone
-                .unwrap_or_else(|| format!("{}a", self.region)),
-            region: self.region,
+                .unwrap_or_else(|| format!("{region}a")),
+            region,
             cluster: self.cluster,
             data_dir: match self.data_dir {
                 Some(dir) => dir,

@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use berth_client::{Client, Credentials};
+use crate::control_plane_args::ControlPlaneArgs;
+use berth_client::Client;
 use clap::Args;
 
 /// How often the data plane asks the control plane for its configuration.
@@ -11,18 +12,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Args, Debug, Clone)]
 pub struct LbArgs {
-    /// The control plane's endpoint, e.g. http://10.0.0.5:9180.
-    #[arg(long, env = "BERTH_SERVER")]
-    server: String,
-    /// Access key id the load balancer signs its requests with.
-    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
-    access_key_id: String,
-    /// Secret access key, with --access-key-id.
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    secret_access_key: String,
-    /// The region whose load balancers this host serves.
-    #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
-    region: String,
+    #[command(flatten)]
+    control_plane: ControlPlaneArgs,
     /// The address listener ports are opened on.
     #[arg(long, env = "BERTH_LB_BIND", default_value = "0.0.0.0")]
     bind: IpAddr,
@@ -30,14 +21,8 @@ pub struct LbArgs {
 
 impl LbArgs {
     pub fn resolve(self) -> anyhow::Result<(Client, berth_lb::Options)> {
-        let client = Client::new(
-            &self.server,
-            Credentials {
-                access_key_id: self.access_key_id,
-                secret_access_key: self.secret_access_key,
-            },
-            self.region,
-        )?;
+        let cp = &self.control_plane;
+        let client = Client::new(&cp.server, cp.credentials(), cp.region.clone())?;
         Ok((client, options(self.bind)))
     }
 }

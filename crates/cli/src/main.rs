@@ -5,6 +5,7 @@
 mod agent_args;
 mod aws_profile;
 mod bench;
+mod control_plane_args;
 mod lb_args;
 mod settings;
 

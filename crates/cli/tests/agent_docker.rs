@@ -7,7 +7,6 @@ mod support;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::*;
 
@@ -15,41 +14,14 @@ const IMAGE: &str = "berth-test/busybox:1";
 const TEST_LABEL: &str = "com.berth.test-run";
 
 fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("could not run the docker CLI ({e}); these tests need Docker"))
+    support::images::docker_in(None, args, None)
 }
 
 /// Builds `FROM scratch` + the static busybox as `berth-test/busybox:1`, unless it exists.
 fn ensure_test_image() {
-    if docker(&["image", "inspect", IMAGE]).status.success() {
-        return;
+    if !docker(&["image", "inspect", IMAGE]).status.success() {
+        support::images::build_busybox_image(IMAGE, None);
     }
-    let busybox = std::path::Path::new("/bin/busybox");
-    assert!(
-        busybox.exists(),
-        "/bin/busybox is missing: install Debian's busybox-static (apt-get install busybox-static)"
-    );
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::copy(busybox, dir.path().join("busybox")).expect("copy busybox");
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .expect("Dockerfile");
-    let out = docker(&[
-        "build",
-        "-q",
-        "-t",
-        IMAGE,
-        &dir.path().display().to_string(),
-    ]);
-    assert!(
-        out.status.success(),
-        "docker build of {IMAGE} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Removes every container this test run made (found by its label), even when the test fails.

@@ -140,37 +140,11 @@ impl Client {
         operation: &str,
         input: &I,
     ) -> Result<O, ClientError> {
-        let body = serde_json::to_vec(input).map_err(|e| ClientError::Decode {
-            status: 0,
-            detail: format!("the request does not serialize: {e}"),
-        })?;
-        let mut headers = HeaderMap::new();
-        headers.insert(http::header::HOST, self.host.clone());
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-amz-json-1.1"),
-        );
         let target = HeaderValue::from_str(&format!("{target_prefix}.{operation}"))
             .map_err(|_| ClientError::Endpoint(format!("bad operation name {operation:?}")))?;
-        headers.insert("x-amz-target", target);
-        berth_sigv4::sign(
-            &berth_sigv4::SigningParams {
-                access_key_id: &self.credentials.access_key_id,
-                secret_access_key: &self.credentials.secret_access_key,
-                region: &self.region,
-                service,
-                time: SystemTime::now(),
-            },
-            &berth_sigv4::Unsigned {
-                method: "POST",
-                path: "/",
-                query: "",
-                body: &body,
-            },
-            &mut headers,
-        );
-        let (status, bytes) = self.send(self.endpoint.clone(), headers, body).await?;
-        decode(status, &bytes)
+        let content_type = HeaderValue::from_static("application/x-amz-json-1.1");
+        self.post_json(service, "/", content_type, Some(target), input)
+            .await
     }
 
     /// Calls one of Berth's own JSON APIs: `POST path` with a JSON body, signed for the SigV4
@@ -179,6 +153,21 @@ impl Client {
         &self,
         service: &str,
         path: &str,
+        input: &I,
+    ) -> Result<O, ClientError> {
+        let content_type = HeaderValue::from_static("application/json");
+        self.post_json(service, path, content_type, None, input)
+            .await
+    }
+
+    /// Signs and sends a JSON `POST path` (with `X-Amz-Target` when given) and decodes the
+    /// answer.
+    async fn post_json<I: Serialize, O: DeserializeOwned>(
+        &self,
+        service: &str,
+        path: &str,
+        content_type: HeaderValue,
+        target: Option<HeaderValue>,
         input: &I,
     ) -> Result<O, ClientError> {
         let body = serde_json::to_vec(input).map_err(|e| ClientError::Decode {
@@ -190,10 +179,10 @@ impl Client {
             .map_err(|_| ClientError::Endpoint(format!("bad path {path:?}")))?;
         let mut headers = HeaderMap::new();
         headers.insert(http::header::HOST, self.host.clone());
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(http::header::CONTENT_TYPE, content_type);
+        if let Some(target) = target {
+            headers.insert("x-amz-target", target);
+        }
         berth_sigv4::sign(
             &berth_sigv4::SigningParams {
                 access_key_id: &self.credentials.access_key_id,

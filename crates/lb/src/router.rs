@@ -35,26 +35,7 @@ impl Pattern {
         } else {
             text.chars().collect()
         };
-        let p = &self.chars;
-        // Greedy matching with one backtrack point: the last `*` seen.
-        let (mut pi, mut ti) = (0, 0);
-        let mut star: Option<(usize, usize)> = None;
-        while ti < text.len() {
-            if pi < p.len() && (p[pi] == '?' || p[pi] == text[ti]) {
-                pi += 1;
-                ti += 1;
-            } else if pi < p.len() && p[pi] == '*' {
-                star = Some((pi, ti));
-                pi += 1;
-            } else if let Some((sp, st)) = star {
-                pi = sp + 1;
-                ti = st + 1;
-                star = Some((sp, st + 1));
-            } else {
-                return false;
-            }
-        }
-        p[pi..].iter().all(|c| *c == '*')
+        berth_model::query::glob_match(&self.chars, &text, true)
     }
 }
 

@@ -259,13 +259,20 @@ pub fn compare(a: &str, b: &str) -> Ordering {
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
+    glob_match(&p, &t, false)
+}
+
+/// The wildcard matcher behind [`wildcard_match`] and the load balancer's rule patterns: `*`
+/// matches any run of characters, `?` exactly one when `any_one` is set (else it is literal).
+/// Greedy, with one backtrack point: the last `*` seen.
+pub fn glob_match(p: &[char], t: &[char], any_one: bool) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
         if pi < p.len() && p[pi] == '*' {
             star = Some((pi, ti));
             pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
+        } else if pi < p.len() && (p[pi] == t[ti] || (any_one && p[pi] == '?')) {
             pi += 1;
             ti += 1;
         } else if let Some((sp, st)) = star {

@@ -79,18 +79,7 @@ async fn handle(
     query: bool,
     request_id: &str,
 ) -> Result<Vec<u8>, ApiError> {
-    let limit = app.config.max_body_bytes;
-    let body: Bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(ApiError::too_large(limit));
-        }
-        Err(e) => {
-            return Err(ApiError::serialization(format!(
-                "request body could not be read: {e}"
-            )));
-        }
-    };
+    let body = read_body(app, body).await?;
     let parts = berth_sigv4::RequestParts {
         method: method.as_str(),
         path: uri.path(),
@@ -112,21 +101,7 @@ async fn handle(
         let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
         berth_api::route(target)?
     };
-    let caller: Caller = auth::authenticate(
-        &app.db,
-        app.config.auth,
-        app.clock.as_ref(),
-        &app.config.default_region,
-        &app.config.account_id,
-        &parts,
-    )
-    .await?;
-    let ctx = Ctx {
-        region: caller.region,
-        account: app.config.account_id.clone(),
-        principal: caller.principal_arn,
-        now: app.clock.now(),
-    };
+    let (caller, ctx) = authenticate(app, &parts).await?;
     match route.service {
         Service::Ecs => ecs::dispatch(app.clone(), ctx, &route.operation, &body).await,
         Service::Ecr => {
@@ -137,6 +112,36 @@ async fn handle(
             elbv2::dispatch(app.clone(), ctx, &route.operation, &form, request_id).await
         }
     }
+}
+
+/// The request body, refused past the configured size.
+async fn read_body(app: &App, body: Body) -> Result<Bytes, ApiError> {
+    let limit = app.config.max_body_bytes;
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
+        Err(e) => Err(ApiError::serialization(format!(
+            "request body could not be read: {e}"
+        ))),
+    }
+}
+
+/// Checks the request's signature; the caller, and the context its handlers run in.
+async fn authenticate(
+    app: &App,
+    parts: &berth_sigv4::RequestParts<'_>,
+) -> Result<(Caller, Ctx), ApiError> {
+    let caller: Caller = auth::authenticate(
+        &app.db,
+        app.config.auth,
+        app.clock.as_ref(),
+        &app.config.default_region,
+        &app.config.account_id,
+        parts,
+    )
+    .await?;
+    let ctx = Ctx::new(app, caller.region.clone(), caller.principal_arn.clone());
+    Ok((caller, ctx))
 }
 
 /// Anything that is not an API call, the registry or the console.
@@ -160,18 +165,7 @@ pub async fn berth_lb(
     body: Body,
 ) -> Response {
     let outcome = async {
-        let limit = app.config.max_body_bytes;
-        let body: Bytes = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return Err(ApiError::too_large(limit));
-            }
-            Err(e) => {
-                return Err(ApiError::serialization(format!(
-                    "request body could not be read: {e}"
-                )));
-            }
-        };
+        let body = read_body(&app, body).await?;
         let parts = berth_sigv4::RequestParts {
             method: method.as_str(),
             path: uri.path(),
@@ -179,21 +173,7 @@ pub async fn berth_lb(
             headers: &headers,
             payload: berth_sigv4::Payload::Bytes(&body),
         };
-        let caller = auth::authenticate(
-            &app.db,
-            app.config.auth,
-            app.clock.as_ref(),
-            &app.config.default_region,
-            &app.config.account_id,
-            &parts,
-        )
-        .await?;
-        let ctx = Ctx {
-            region: caller.region,
-            account: app.config.account_id.clone(),
-            principal: caller.principal_arn,
-            now: app.clock.now(),
-        };
+        let (_, ctx) = authenticate(&app, &parts).await?;
         elbv2::data_plane::dispatch(&app, &ctx, uri.path(), &body).await
     }
     .await;

@@ -23,12 +23,7 @@ pub const TICK: Duration = Duration::from_secs(2);
 
 /// Checks every watched instance every [`TICK`] until dropped.
 pub async fn run(app: App) {
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        tick_once(&app).await;
-    }
+    crate::background::every(TICK, || tick_once(&app)).await;
 }
 
 /// One pass over every instance whose agent has called in.
@@ -66,12 +61,7 @@ async fn check(app: &App, key: &str, last_seen: berth_model::Timestamp) -> Resul
     let Some((region, cluster, id)) = locate(key) else {
         return Ok(());
     };
-    let ctx = Ctx {
-        region,
-        account: app.config.account_id.clone(),
-        principal: format!("arn:aws:iam::{}:root", app.config.account_id),
-        now: app.clock.now(),
-    };
+    let ctx = Ctx::internal(app, region);
     let silent = ctx.now.millis().saturating_sub(last_seen.millis());
     if silent <= millis(DISCONNECTED_AFTER) {
         return Ok(());

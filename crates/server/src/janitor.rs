@@ -51,14 +51,12 @@ pub async fn sweep(app: &App) -> Result<usize, ApiError> {
 
 /// Sweeps every [`SWEEP_INTERVAL`] until the task is dropped.
 pub async fn run(app: App) {
-    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
+    crate::background::every(SWEEP_INTERVAL, || async {
         match sweep(&app).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(tasks = n, "forgot tasks stopped over an hour ago"),
             Err(e) => tracing::warn!(error = %e, "could not delete expired stopped tasks"),
         }
-    }
+    })
+    .await;
 }

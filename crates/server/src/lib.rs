@@ -9,6 +9,7 @@
 
 mod applier;
 pub mod auth;
+mod background;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -51,6 +52,24 @@ pub struct Ctx {
     pub account: String,
     pub principal: String,
     pub now: Timestamp,
+}
+
+impl Ctx {
+    /// A request of `principal` in `region`, now.
+    pub fn new(app: &App, region: String, principal: String) -> Ctx {
+        Ctx {
+            region,
+            account: app.config.account_id.clone(),
+            principal,
+            now: app.clock.now(),
+        }
+    }
+
+    /// The server's own work in `region` (controllers), as the account's root.
+    pub fn internal(app: &App, region: String) -> Ctx {
+        let root = format!("arn:aws:iam::{}:root", app.config.account_id);
+        Ctx::new(app, region, root)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,17 +149,18 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let janitor = tokio::spawn(janitor::run(app.clone()));
-    let controller = tokio::spawn(service_controller::run(app.clone()));
-    let drain_sweeper = tokio::spawn(elbv2::run_drain_sweeper(app.clone()));
-    let agents = tokio::spawn(instance_health::run(app.clone()));
+    let loops = [
+        tokio::spawn(janitor::run(app.clone())),
+        tokio::spawn(service_controller::run(app.clone())),
+        tokio::spawn(elbv2::run_drain_sweeper(app.clone())),
+        tokio::spawn(instance_health::run(app.clone())),
+    ];
     let served = axum::serve(listener, app.router())
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve);
-    janitor.abort();
-    controller.abort();
-    agents.abort();
-    drain_sweeper.abort();
+    for background in loops {
+        background.abort();
+    }
     served
 }

@@ -43,12 +43,7 @@ const MAX_EVENTS: usize = 100;
 
 /// Reconciles every service every [`TICK`] until dropped.
 pub async fn run(app: App) {
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        tick_once(&app).await;
-    }
+    crate::background::every(TICK, || tick_once(&app)).await;
 }
 
 /// One pass over every ACTIVE or DRAINING service.
@@ -77,12 +72,7 @@ fn locate(key: &str) -> Option<(String, String)> {
 async fn reconcile(app: &App, key: &str) -> Result<(), ApiError> {
     let (region, cluster) =
         locate(key).ok_or_else(|| ApiError::server(format!("bad service key {key}")))?;
-    let ctx = Ctx {
-        region,
-        account: app.config.account_id.clone(),
-        principal: format!("arn:aws:iam::{}:root", app.config.account_id),
-        now: app.clock.now(),
-    };
+    let ctx = Ctx::internal(app, region);
     let stops = app.db.transact(|db| plan(db, &ctx, &cluster, key)).await?;
     let balanced = app
         .db

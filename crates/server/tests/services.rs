@@ -320,7 +320,7 @@ async fn instance(h: &Harness) -> String {
         .to_string()
 }
 
-async fn daemon(h: &Harness, name: &str) -> Value {
+async fn service_named(h: &Harness, name: &str) -> Value {
     h.ok("DescribeServices", json!({"services": [name]})).await["services"][0].clone()
 }
 
@@ -438,7 +438,7 @@ async fn a_daemon_runs_once_on_every_instance_including_new_ones() {
     let mut both = vec![a.clone(), b.clone()];
     both.sort();
     assert_eq!(on, both);
-    assert_eq!(count(&daemon(&h, "logs").await, "desiredCount"), 2);
+    assert_eq!(count(&service_named(&h, "logs").await, "desiredCount"), 2);
 
     // A new instance gets one too; a draining one loses its own.
     let c = instance(&h).await;
@@ -456,7 +456,7 @@ async fn a_daemon_runs_once_on_every_instance_including_new_ones() {
     let mut expected = vec![b.clone(), c.clone()];
     expected.sort();
     assert_eq!(on, expected);
-    assert_eq!(count(&daemon(&h, "logs").await, "desiredCount"), 2);
+    assert_eq!(count(&service_named(&h, "logs").await, "desiredCount"), 2);
 
     // A new revision replaces each instance's task, never two on one instance.
     h.ok(
@@ -477,7 +477,7 @@ async fn a_daemon_runs_once_on_every_instance_including_new_ones() {
         );
         h.agent_catches_up().await;
     }
-    let s = daemon(&h, "logs").await;
+    let s = service_named(&h, "logs").await;
     assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s}");
     assert!(
         s["deployments"][0]["taskDefinition"]
@@ -537,7 +537,7 @@ async fn tasks_failing_health_checks_are_replaced_after_the_grace_period() {
     );
     // Its replacement is placed while the unhealthy one stops; the patient service waits.
     assert_eq!(count(&web, "pendingCount"), 1, "{web}");
-    let patient = daemon(&h, "patient").await;
+    let patient = service_named(&h, "patient").await;
     assert_eq!(
         (
             count(&patient, "runningCount"),

@@ -213,12 +213,11 @@ pub async fn describe(
         match found {
             Some(c) => clusters.push(present(&app, &ctx, c.value, &include)),
             None => {
-                let arn = if reference.starts_with("arn:") {
-                    reference.clone()
-                } else {
-                    ctx.cluster_arn(reference)
-                };
-                failures.push(Failure::missing(arn));
+                failures.push(Failure::missing(ctx.arn_of_reference(
+                    berth_model::ResourceKind::Cluster,
+                    "",
+                    reference,
+                )));
             }
         }
     }

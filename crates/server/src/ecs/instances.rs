@@ -217,24 +217,17 @@ pub async fn describe(
             reference,
         )? {
             Some(instance) => found.push(present(&app.db, instance.value, include_tags)),
-            None => failures.push(Failure::missing(full_arn(&ctx, &cluster, reference))),
+            None => failures.push(Failure::missing(ctx.arn_of_reference(
+                ResourceKind::ContainerInstance,
+                &cluster,
+                reference,
+            ))),
         }
     }
     Ok(ContainerInstancesResponse {
         container_instances: found,
         failures,
     })
-}
-
-fn full_arn(ctx: &Ctx, cluster: &str, reference: &str) -> String {
-    if reference.starts_with("arn:") {
-        reference.to_string()
-    } else {
-        ctx.arn(
-            ResourceKind::ContainerInstance,
-            format!("{cluster}/{reference}"),
-        )
-    }
 }
 
 pub async fn list(
@@ -364,7 +357,11 @@ pub async fn update_state(
             .await?;
         match outcome {
             Some(instance) => updated.push(instance),
-            None => failures.push(Failure::missing(full_arn(&ctx, &cluster, reference))),
+            None => failures.push(Failure::missing(ctx.arn_of_reference(
+                ResourceKind::ContainerInstance,
+                &cluster,
+                reference,
+            ))),
         }
     }
     let container_instances = updated

@@ -15,6 +15,17 @@ impl Ctx {
     pub fn cluster_arn(&self, name: &str) -> String {
         self.arn(ResourceKind::Cluster, name)
     }
+    /// The ARN a describe call reports a missing resource under: the reference itself when it
+    /// is an ARN, else the long ARN of `kind` in `cluster` (or the cluster's, for a cluster).
+    pub fn arn_of_reference(&self, kind: ResourceKind, cluster: &str, reference: &str) -> String {
+        if reference.starts_with("arn:") {
+            reference.to_string()
+        } else if kind == ResourceKind::Cluster {
+            self.cluster_arn(reference)
+        } else {
+            self.arn(kind, format!("{cluster}/{reference}"))
+        }
+    }
 }
 
 /// The cluster name a `cluster` member names (a name or a cluster ARN; absent means `default`).

@@ -658,12 +658,11 @@ pub async fn describe(
         match find_service(&app.db, &ctx, &cluster, reference)? {
             Some(s) => services.push(present(&app.db, &ctx, &cluster, s.value, include_tags)),
             None => {
-                let arn = if reference.starts_with("arn:") {
-                    reference.clone()
-                } else {
-                    ctx.arn(ResourceKind::Service, format!("{cluster}/{reference}"))
-                };
-                failures.push(Failure::missing(arn));
+                failures.push(Failure::missing(ctx.arn_of_reference(
+                    ResourceKind::Service,
+                    &cluster,
+                    reference,
+                )));
             }
         }
     }

@@ -664,12 +664,11 @@ pub async fn describe(
                 tasks.push(t.value);
             }
             None => {
-                let arn = if reference.starts_with("arn:") {
-                    reference.clone()
-                } else {
-                    ctx.arn(ResourceKind::Task, format!("{cluster}/{reference}"))
-                };
-                failures.push(Failure::missing(arn));
+                failures.push(Failure::missing(ctx.arn_of_reference(
+                    ResourceKind::Task,
+                    &cluster,
+                    reference,
+                )));
             }
         }
     }

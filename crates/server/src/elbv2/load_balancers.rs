@@ -6,7 +6,7 @@ use crate::db::Writes;
 use crate::records::keys;
 use crate::{App, Ctx};
 use berth_api::ApiError;
-use berth_api::elbv2::{self as wire, load_balancers as lbs, write_attributes};
+use berth_api::elbv2::{self as wire, load_balancers as lbs};
 use berth_api::query::{Params, validation};
 use berth_api::xml::Xml;
 use berth_model::elbv2::attributes::{self, DELETION_PROTECTION, LOAD_BALANCER};
@@ -130,49 +130,4 @@ pub async fn delete(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiE
         })
         .await?;
     Ok(String::new())
-}
-
-fn attributes_xml(lb: &LoadBalancer) -> String {
-    let mut x = Xml::new();
-    write_attributes(
-        &mut x,
-        &attributes::effective(LOAD_BALANCER, &lb.attributes),
-    );
-    x.finish()
-}
-
-pub fn describe_attributes(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiError> {
-    let lb = load_balancer(
-        &app.db,
-        ctx,
-        "LoadBalancerArn",
-        p.required("LoadBalancerArn")?,
-    )?;
-    Ok(attributes_xml(&lb.value))
-}
-
-pub async fn modify_attributes(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiError> {
-    let arn = p.required("LoadBalancerArn")?;
-    let changes = wire::parse_attributes(p)?;
-    let lb = app
-        .db
-        .transact(|db| {
-            let lb = load_balancer(db, ctx, "LoadBalancerArn", arn)?;
-            let mut updated = lb.value.clone();
-            attributes::apply(
-                LOAD_BALANCER,
-                &mut updated.attributes,
-                &changes,
-                "Attributes",
-            )
-            .map_err(wire::invalid)?;
-            Ok((
-                Writes::new()
-                    .expect_unchanged(&lb)
-                    .put(&lb.key, updated.clone()),
-                updated,
-            ))
-        })
-        .await?;
-    Ok(attributes_xml(&lb))
 }

@@ -7,6 +7,7 @@
 //! children, so checks that span records — unique listener ports and rule priorities, a
 //! target group not deleted while a rule forwards to it — hold across servers too.
 
+mod attributes;
 pub mod data_plane;
 mod listeners;
 mod load_balancers;
@@ -42,14 +43,14 @@ pub async fn dispatch(
         "CreateLoadBalancer" => load_balancers::create(app, ctx, &p).await,
         "DescribeLoadBalancers" => load_balancers::describe(app, ctx, &p),
         "DeleteLoadBalancer" => load_balancers::delete(app, ctx, &p).await,
-        "DescribeLoadBalancerAttributes" => load_balancers::describe_attributes(app, ctx, &p),
-        "ModifyLoadBalancerAttributes" => load_balancers::modify_attributes(app, ctx, &p).await,
+        "DescribeLoadBalancerAttributes" => attributes::describe::<LoadBalancer>(app, ctx, &p),
+        "ModifyLoadBalancerAttributes" => attributes::modify::<LoadBalancer>(app, ctx, &p).await,
         "CreateTargetGroup" => target_groups::create(app, ctx, &p).await,
         "DescribeTargetGroups" => target_groups::describe(app, ctx, &p),
         "ModifyTargetGroup" => target_groups::modify(app, ctx, &p).await,
         "DeleteTargetGroup" => target_groups::delete(app, ctx, &p).await,
-        "DescribeTargetGroupAttributes" => target_groups::describe_attributes(app, ctx, &p),
-        "ModifyTargetGroupAttributes" => target_groups::modify_attributes(app, ctx, &p).await,
+        "DescribeTargetGroupAttributes" => attributes::describe::<TargetGroup>(app, ctx, &p),
+        "ModifyTargetGroupAttributes" => attributes::modify::<TargetGroup>(app, ctx, &p).await,
         "CreateListener" => listeners::create(app, ctx, &p).await,
         "DescribeListeners" => listeners::describe(app, ctx, &p),
         "ModifyListener" => listeners::modify(app, ctx, &p).await,

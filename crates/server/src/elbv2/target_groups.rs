@@ -6,10 +6,9 @@ use crate::db::Writes;
 use crate::records::keys;
 use crate::{App, Ctx};
 use berth_api::ApiError;
-use berth_api::elbv2::{self as wire, target_groups as tgs, write_attributes};
+use berth_api::elbv2::{self as wire, target_groups as tgs};
 use berth_api::query::{Params, validation};
 use berth_api::xml::Xml;
-use berth_model::elbv2::attributes::{self, TARGET_GROUP};
 use berth_model::elbv2::{DEFAULT_VPC_ID, Named, RegisteredTarget, TargetGroup, validate_name};
 
 const MAX_TARGET_GROUPS: usize = 3000;
@@ -161,46 +160,4 @@ pub async fn delete(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiE
         })
         .await?;
     Ok(String::new())
-}
-
-fn attributes_xml(tg: &TargetGroup) -> String {
-    let mut x = Xml::new();
-    write_attributes(&mut x, &attributes::effective(TARGET_GROUP, &tg.attributes));
-    x.finish()
-}
-
-pub fn describe_attributes(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiError> {
-    let tg = target_group(
-        &app.db,
-        ctx,
-        "TargetGroupArn",
-        p.required("TargetGroupArn")?,
-    )?;
-    Ok(attributes_xml(&tg.value))
-}
-
-pub async fn modify_attributes(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiError> {
-    let arn = p.required("TargetGroupArn")?;
-    let changes = wire::parse_attributes(p)?;
-    let tg = app
-        .db
-        .transact(|db| {
-            let tg = target_group(db, ctx, "TargetGroupArn", arn)?;
-            let mut updated = tg.value.clone();
-            attributes::apply(
-                TARGET_GROUP,
-                &mut updated.attributes,
-                &changes,
-                "Attributes",
-            )
-            .map_err(wire::invalid)?;
-            Ok((
-                Writes::new()
-                    .expect_unchanged(&tg)
-                    .put(&tg.key, updated.clone()),
-                updated,
-            ))
-        })
-        .await?;
-    Ok(attributes_xml(&tg))
 }

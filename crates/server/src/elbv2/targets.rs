@@ -214,14 +214,12 @@ pub async fn sweep_drained(app: &App) -> Result<usize, ApiError> {
 
 /// Removes drained targets every [`DRAIN_SWEEP_INTERVAL`] until the task is dropped.
 pub async fn run_drain_sweeper(app: App) {
-    let mut tick = tokio::time::interval(DRAIN_SWEEP_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
+    crate::background::every(DRAIN_SWEEP_INTERVAL, || async {
         match sweep_drained(&app).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(targets = n, "removed drained targets"),
             Err(e) => tracing::warn!(error = %e, "could not remove drained targets"),
         }
-    }
+    })
+    .await;
 }

@@ -1,0 +1,30 @@
+//! The flags every host process (`berth agent`, `berth lb`) uses to reach the control plane:
+//! its endpoint, the key pair it signs with, and the region.
+
+use berth_client::Credentials;
+use clap::Args;
+
+#[derive(Args, Debug, Clone)]
+pub struct ControlPlaneArgs {
+    /// The control plane's endpoint, e.g. http://10.0.0.5:9180.
+    #[arg(long, env = "BERTH_SERVER")]
+    pub server: String,
+    /// Access key id this host signs its requests with.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    access_key_id: String,
+    /// Secret access key, with --access-key-id.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    secret_access_key: String,
+    /// The region this host serves.
+    #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+impl ControlPlaneArgs {
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+        }
+    }
+}
