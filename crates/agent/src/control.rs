@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::runtime::{RegistryAuth, registry_of};
+use berth_model::agent_channel::{SIGNING_SERVICE, WAIT_PATH, WaitAnswer, WaitRequest};
+use std::time::Duration;
 
 /// One container's part of a [`TaskStateChange`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -185,6 +187,34 @@ impl HttpControlPlane {
             )
             .await
             .map(drop)
+    }
+
+    /// Waits, up to `wait`, for the server to say this instance's work changed since
+    /// generation `after` (see `berth_model::agent_channel`); returns the generation it gave.
+    pub async fn wait_for_work(
+        &self,
+        after: Option<u64>,
+        wait: Duration,
+    ) -> Result<u64, ClientError> {
+        let request = WaitRequest {
+            container_instance: self.container_instance_arn.clone(),
+            after,
+            wait_seconds: wait.as_secs(),
+        };
+        let call = self
+            .client
+            .berth_json::<_, WaitAnswer>(SIGNING_SERVICE, WAIT_PATH, &request);
+        // The server answers by `wait`; a call that takes much longer went astray.
+        match tokio::time::timeout(wait + Duration::from_secs(10), call).await {
+            Ok(answer) => answer.map(|a| a.generation),
+            Err(_) => Err(ClientError::Transport {
+                endpoint: self.client.endpoint_authority(),
+                source: Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer to a wait of {wait:?}"),
+                )),
+            }),
+        }
     }
 
     /// The server's own `HOST:PORT`, which its registry's image references start with.

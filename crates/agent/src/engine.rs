@@ -25,10 +25,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::control::{ContainerStateChange, ControlPlane, TaskStateChange};
+use crate::images::Images;
 use crate::ports::PortPicker;
-use crate::runtime::{
-    ContainerInfo, ContainerState, PortBinding, Runtime, RuntimeError, ensure_image, labels,
-};
+use crate::runtime::{ContainerInfo, ContainerState, PortBinding, Runtime, RuntimeError, labels};
 use crate::spec::{Placement, VolumeScope, container_spec, has_health_check, task_volumes};
 
 /// The task's stoppedReason when an essential container exits (ECS's words).
@@ -52,6 +51,8 @@ pub struct EngineConfig {
     pub task_cleanup_wait: Duration,
     /// Whether containers may run privileged; a task that asks otherwise fails to start.
     pub allow_privileged: bool,
+    /// How images are pulled (ECS_IMAGE_PULL_BEHAVIOR), shared by every task.
+    pub images: Arc<Images>,
 }
 
 struct Managed {
@@ -717,7 +718,11 @@ impl TaskRun {
                         spec.image
                     )
                 })?;
-            let pulled = ensure_image(self.runtime.as_ref(), &spec.image, auth.as_ref()).await;
+            let pulled = self
+                .config
+                .images
+                .ensure(self.runtime.as_ref(), &spec.image, auth.as_ref())
+                .await;
             self.pull_stopped_at = Some(now());
             pulled?;
             let probe = self.config.probe;

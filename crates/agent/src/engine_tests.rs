@@ -117,6 +117,7 @@ fn config() -> EngineConfig {
         probe: |_, _| true,
         task_cleanup_wait: Duration::from_secs(3600),
         allow_privileged: false,
+        images: Arc::default(),
     }
 }
 

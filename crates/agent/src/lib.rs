@@ -14,6 +14,7 @@
 pub mod control;
 pub mod docker;
 pub mod engine;
+pub mod images;
 pub mod mock;
 pub mod ports;
 pub mod register;
@@ -30,6 +31,7 @@ use berth_client::{Client, ClientError, Credentials};
 
 use crate::control::HttpControlPlane;
 use crate::engine::{Engine, EngineConfig};
+use crate::images::{Images, PullBehavior};
 use crate::ports::PortPicker;
 use crate::register::{AgentState, Registration};
 use crate::resources::HostResources;
@@ -74,13 +76,16 @@ pub struct AgentConfig {
     pub dynamic_ports: RangeInclusive<u16>,
     /// Default SIGTERM-to-SIGKILL wait (ECS_CONTAINER_STOP_TIMEOUT).
     pub stop_timeout: Duration,
-    /// How often the agent asks the control plane for its tasks.
+    /// How often the agent asks the control plane for its tasks while the work channel, which
+    /// tells it at once, is unavailable.
     pub poll_interval: Duration,
     /// How long a stopped task's containers are kept before they are removed
     /// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION).
     pub task_cleanup_wait: Duration,
     /// Whether tasks may run privileged containers.
     pub allow_privileged: bool,
+    /// When images are pulled (ECS_IMAGE_PULL_BEHAVIOR).
+    pub pull_behavior: PullBehavior,
 }
 
 /// Why the agent cannot go on.
@@ -220,6 +225,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         probe: ports::is_free,
         task_cleanup_wait: config.task_cleanup_wait,
         allow_privileged: config.allow_privileged,
+        images: Arc::new(Images::new(config.pull_behavior)),
     };
     let mut engine = loop {
         match Engine::new(
@@ -238,6 +244,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         }
     };
     let mut failing = false;
+    let mut channel = WorkChannel::default();
     loop {
         match engine.tick().await {
             Ok(()) if failing => {
@@ -252,6 +259,36 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
                 failing = true;
             }
         }
-        tokio::time::sleep(config.poll_interval).await;
+        channel.next(&control, config.poll_interval).await;
+    }
+}
+
+/// How long one wait on the work channel is held when nothing changes.
+const CHANNEL_WAIT: Duration = Duration::from_secs(20);
+
+/// The agent's end of the work channel: it returns as soon as the server says the instance's
+/// work changed, or after [`CHANNEL_WAIT`] (so the agent still reconciles now and then).
+/// While the channel fails (e.g. a server that does not offer it), it polls every `fallback`.
+#[derive(Default)]
+struct WorkChannel {
+    seen: Option<u64>,
+    failing: bool,
+}
+
+impl WorkChannel {
+    async fn next(&mut self, control: &HttpControlPlane, fallback: Duration) {
+        match control.wait_for_work(self.seen, CHANNEL_WAIT).await {
+            Ok(generation) => {
+                self.seen = Some(generation);
+                self.failing = false;
+            }
+            Err(e) => {
+                if !self.failing {
+                    tracing::warn!("the work channel failed ({e}); polling every {fallback:?}");
+                }
+                self.failing = true;
+                tokio::time::sleep(fallback).await;
+            }
+        }
     }
 }

@@ -204,25 +204,3 @@ pub fn registry_of(image: &str) -> Option<&str> {
     (!rest.is_empty() && (first.contains('.') || first.contains(':') || first == "localhost"))
         .then_some(first)
 }
-
-/// How the agent gets images (ECS_IMAGE_PULL_BEHAVIOR's `default`): pull, and if the pull
-/// fails use the cached image when there is one. Returns whether a pull succeeded, or the
-/// reason the image cannot be had (ECS's `CannotPullContainerError: …`).
-pub async fn ensure_image(
-    runtime: &dyn Runtime,
-    image: &str,
-    auth: Option<&RegistryAuth>,
-) -> Result<bool, String> {
-    match runtime.pull_image(image, auth).await {
-        Ok(()) => Ok(true),
-        Err(pull) => match runtime.has_image(image).await {
-            Ok(true) => {
-                tracing::debug!(image, error = %pull, "pull failed; using the cached image");
-                Ok(false)
-            }
-            _ => Err(format!(
-                "CannotPullContainerError: could not pull image '{image}' and it is not cached on this host: {pull}"
-            )),
-        },
-    }
-}

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::control_plane_args::ControlPlaneArgs;
 use anyhow::Context;
 use berth_agent::AgentConfig;
+use berth_agent::images::PullBehavior;
 use berth_agent::ports::{DEFAULT_RANGE, DEFAULT_RESERVED, parse_range};
 use berth_client::Credentials;
 use clap::Args;
@@ -61,6 +62,10 @@ pub struct AgentArgs {
     /// reason saying so.
     #[arg(long, env = "BERTH_ALLOW_PRIVILEGED")]
     allow_privileged: bool,
+    /// When images are pulled: default (always, falling back to the cached image), always,
+    /// once, or prefer-cached.
+    #[arg(long, env = "ECS_IMAGE_PULL_BEHAVIOR", default_value = "default")]
+    image_pull_behavior: PullBehavior,
 }
 
 /// The agent's default wait before a stopped task's containers are removed (ECS's 3 h).
@@ -144,6 +149,7 @@ impl AgentArgs {
             poll_interval: Duration::from_secs(1),
             task_cleanup_wait: self.task_cleanup_wait,
             allow_privileged: self.allow_privileged,
+            pull_behavior: self.image_pull_behavior,
         })
     }
 }
@@ -176,6 +182,7 @@ pub fn local(
         poll_interval: Duration::from_secs(1),
         task_cleanup_wait: DEFAULT_TASK_CLEANUP_WAIT,
         allow_privileged: false,
+        pull_behavior: PullBehavior::Default,
     }
 }
 

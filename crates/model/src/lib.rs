@@ -9,6 +9,7 @@
 //! Contract: no I/O, no async, no clock, no randomness — callers pass `now` and identifiers in.
 //! Depends on no other Berth crate.
 
+pub mod agent_channel;
 pub mod arn;
 pub mod cluster;
 pub mod common;

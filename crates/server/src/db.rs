@@ -99,6 +99,11 @@ impl Db {
         })
     }
 
+    /// The generation of `instance`'s work (see [`crate::work_signals`]).
+    pub fn work_signal(&self, instance: &str) -> tokio::sync::watch::Receiver<u64> {
+        self.view.work_signal(instance)
+    }
+
     /// The revision of the store the view has applied.
     pub fn revision(&self) -> i64 {
         self.view.revision()

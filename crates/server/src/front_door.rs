@@ -7,7 +7,7 @@
 //! Every failure leaves as the protocol's error shape; nothing here panics on input.
 
 use crate::auth::{self, Caller};
-use crate::{App, Ctx, ecr, ecs, elbv2};
+use crate::{App, Ctx, agent_api, ecr, ecs, elbv2};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -155,9 +155,10 @@ pub async fn not_found(method: Method, uri: Uri) -> Response {
     response
 }
 
-/// Berth's own data plane API (`/_berth/lb/v1/…`, see [`elbv2::data_plane`]): JSON in and
-/// out, signed and authenticated like every AWS call.
-pub async fn berth_lb(
+/// Berth's own APIs, for the load balancer data plane (`/_berth/lb/v1/…`, see
+/// [`elbv2::data_plane`]) and for agents (`/_berth/agent/v1/…`, see [`agent_api`]): JSON in
+/// and out, signed and authenticated like every AWS call.
+pub async fn berth_call(
     State(app): State<App>,
     method: Method,
     uri: Uri,
@@ -174,7 +175,12 @@ pub async fn berth_lb(
             payload: berth_sigv4::Payload::Bytes(&body),
         };
         let (_, ctx) = authenticate(&app, &parts).await?;
-        elbv2::data_plane::dispatch(&app, &ctx, uri.path(), &body).await
+        let path = uri.path();
+        if path.starts_with("/_berth/agent/") {
+            agent_api::dispatch(&app, &ctx, path, &body).await
+        } else {
+            elbv2::data_plane::dispatch(&app, &ctx, path, &body).await
+        }
     }
     .await;
     let (status, payload) = match outcome {

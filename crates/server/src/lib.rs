@@ -7,6 +7,7 @@
 //! `berth-api`, signatures are checked with `berth-sigv4`, placement comes from
 //! `berth-scheduler`. The clock and identifiers come from [`clock`].
 
+mod agent_api;
 mod applier;
 pub mod auth;
 mod background;
@@ -25,6 +26,7 @@ pub mod service_controller;
 mod service_targets;
 pub mod tally;
 pub mod view;
+mod work_signals;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, RootKey};
@@ -124,7 +126,8 @@ impl App {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", post(front_door::aws_api).get(front_door::aws_api))
-            .route("/_berth/lb/v1/{call}", post(front_door::berth_lb))
+            .route("/_berth/lb/v1/{call}", post(front_door::berth_call))
+            .route("/_berth/agent/v1/{call}", post(front_door::berth_call))
             .route("/v2", any(registry::serve))
             .route("/v2/", any(registry::serve))
             .route("/v2/{*path}", any(registry::serve))
@@ -154,6 +157,7 @@ pub async fn serve(
         tokio::spawn(service_controller::run(app.clone())),
         tokio::spawn(elbv2::run_drain_sweeper(app.clone())),
         tokio::spawn(instance_health::run(app.clone())),
+        tokio::spawn(registry::run_sweeper(app.clone())),
     ];
     let served = axum::serve(listener, app.router())
         .with_graceful_shutdown(shutdown)

@@ -7,6 +7,7 @@
 
 use crate::records::Record;
 use crate::tally::{Tallies, Tally};
+use crate::work_signals::{WorkSignals, changed_work};
 use berth_store::{RangeRequest, Store, WatchEvent};
 use futures::{FutureExt, StreamExt};
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ struct State {
     revision: i64,
     entries: BTreeMap<String, Entry>,
     tallies: Tallies,
+    /// Instances with new work in writes not yet published (see [`crate::work_signals`]).
+    touched: Vec<String>,
 }
 
 impl State {
@@ -32,6 +35,9 @@ impl State {
         let old = self.entries.get(&key).map(|e| e.record.clone());
         self.tallies
             .replace(&key, old.as_deref(), Some(&entry.record));
+        if let Some(instance) = changed_work(old.as_deref(), Some(&entry.record)) {
+            self.touched.push(instance.to_owned());
+        }
         self.entries.insert(key, entry);
     }
 
@@ -45,6 +51,7 @@ impl State {
 pub struct View {
     state: RwLock<State>,
     revision_tx: watch::Sender<i64>,
+    signals: WorkSignals,
 }
 
 impl View {
@@ -82,10 +89,13 @@ impl View {
             }
         }
         let watch_from = start_revision.unwrap_or(0);
+        // Agents ask for their work on their first wait anyway.
+        state.touched.clear();
         let (revision_tx, _) = watch::channel(state.revision);
         let view = Arc::new(View {
             state: RwLock::new(state),
             revision_tx,
+            signals: WorkSignals::default(),
         });
         let mut events = store.watch("/", watch_from).await?;
         let follower = Arc::downgrade(&view);
@@ -152,6 +162,8 @@ impl View {
 
     /// Tells waiters that every write up to `revision` is applied.
     fn publish(&self, revision: i64) {
+        let touched = std::mem::take(&mut self.state.write().expect("view lock poisoned").touched);
+        self.signals.notify(touched);
         self.revision_tx.send_if_modified(|r| {
             let changed = revision > *r;
             *r = (*r).max(revision);
@@ -164,6 +176,12 @@ impl View {
         let mut rx = self.revision_tx.subscribe();
         // The sender lives as long as the view, so this only ends when the revision is reached.
         let _ = rx.wait_for(|r| *r >= revision).await;
+    }
+
+    /// The generation of `instance`'s work, which advances once a published write places a
+    /// task on it or changes the desired status of one there.
+    pub fn work_signal(&self, instance: &str) -> watch::Receiver<u64> {
+        self.signals.subscribe(instance)
     }
 
     pub fn revision(&self) -> i64 {

@@ -44,13 +44,13 @@ pub async fn dispatch(app: &App, ctx: &Ctx, path: &str, body: &[u8]) -> Result<V
     }
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body: &[u8] = if body.is_empty() { b"{}" } else { body };
     serde_json::from_slice(body)
         .map_err(|e| ApiError::serialization(format!("the request body is not valid: {e}")))
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value)
         .map_err(|e| ApiError::server(format!("the answer does not serialize: {e}")))
 }

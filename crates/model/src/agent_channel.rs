@@ -1,0 +1,37 @@
+//! The channel the control plane uses to tell an agent that its work changed: Berth's own JSON
+//! API under `/_berth/agent/v1/`, not an AWS one.
+//!
+//! `wait` is a long poll. The server keeps a generation number per container instance that
+//! grows whenever a task is placed on it or a task's desired status there changes. The agent
+//! sends the generation it last saw; the answer comes as soon as the server's differs (at once
+//! on the first call, after a server restart, or when something changed while the agent was
+//! busy), or with the same number after `waitSeconds` as a heartbeat. Either way the agent then
+//! reconciles through the public ECS API, so the channel carries no task state of its own and
+//! a lost answer costs at most one wait.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /_berth/agent/v1/wait`.
+pub const WAIT_PATH: &str = "/_berth/agent/v1/wait";
+/// The SigV4 service name of these calls, as of all of Berth's own APIs.
+pub use crate::elbv2::data_plane::SIGNING_SERVICE;
+/// The longest wait a caller may ask for.
+pub const MAX_WAIT_SECONDS: u64 = 60;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitRequest {
+    /// The container instance whose work the caller runs.
+    pub container_instance: String,
+    /// The generation the caller last saw; none on its first call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+    /// How long to hold the call when nothing changes (at most [`MAX_WAIT_SECONDS`]).
+    pub wait_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitAnswer {
+    pub generation: u64,
+}

@@ -1,0 +1,145 @@
+//! Berth's agent API (`/_berth/agent/v1/wait`) on the real router: the long poll answers at
+//! once on a first call, wakes when a task is placed on the instance or asked to stop, and
+//! sleeps through the agent's own status reports.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use berth_model::agent_channel::WaitAnswer;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::{Harness, harness};
+use tower::ServiceExt;
+
+async fn wait_call(h: &Harness, body: Value) -> (StatusCode, Value) {
+    let req = Request::post("/_berth/agent/v1/wait")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = h.app.router().oneshot(req).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// One wait that must be answered well before its own `wait_seconds` runs out, i.e. by a
+/// change rather than by the heartbeat timeout.
+async fn woken(h: &Harness, instance: &str, after: u64) -> u64 {
+    let call = wait_call(
+        h,
+        json!({"containerInstance": instance, "after": after, "waitSeconds": 60}),
+    );
+    let (status, body) = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("the wait was not woken by the change");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serde_json::from_value::<WaitAnswer>(body)
+        .unwrap()
+        .generation
+}
+
+/// A wait that returns on its timeout: the generation it holds.
+async fn unchanged(h: &Harness, instance: &str, after: Option<u64>) -> u64 {
+    let (status, body) = wait_call(
+        h,
+        json!({"containerInstance": instance, "after": after, "waitSeconds": 0}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serde_json::from_value::<WaitAnswer>(body)
+        .unwrap()
+        .generation
+}
+
+async fn register_instance(h: &Harness) -> String {
+    h.ok(
+        "RegisterContainerInstance",
+        json!({"totalResources": [
+            {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 1024}
+        ]}),
+    )
+    .await["containerInstance"]["containerInstanceArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn wakes_the_agent_for_placements_and_stops_but_not_for_its_reports() {
+    let h = harness().await;
+    let instance = register_instance(&h).await;
+    h.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "web:1", "memory": 64}]}),
+    )
+    .await;
+
+    let first = unchanged(&h, &instance, None).await;
+    assert_eq!(unchanged(&h, &instance, Some(first)).await, first);
+
+    let waiting = woken(&h, &instance, first);
+    let placed = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        h.ok("RunTask", json!({"taskDefinition": "web"})).await
+    };
+    let (after_placement, run) = tokio::join!(waiting, placed);
+    assert!(after_placement > first);
+    let task = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+
+    h.ok(
+        "SubmitTaskStateChange",
+        json!({"task": task, "status": "RUNNING"}),
+    )
+    .await;
+    assert_eq!(
+        unchanged(&h, &instance, Some(after_placement)).await,
+        after_placement,
+        "a status report is not new work"
+    );
+
+    let waiting = woken(&h, &instance, after_placement);
+    let stopped = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        h.ok("StopTask", json!({"task": task})).await
+    };
+    let (after_stop, _) = tokio::join!(waiting, stopped);
+    assert!(after_stop > after_placement);
+
+    // What an agent sees after the server restarts: a generation unlike its own, at once.
+    assert_ne!(
+        unchanged(&h, &instance, Some(after_stop + 100)).await,
+        after_stop + 100
+    );
+}
+
+#[tokio::test]
+async fn refuses_bad_waits_naming_the_field() {
+    let h = harness().await;
+    let (status, body) =
+        wait_call(&h, json!({"containerInstance": "i-123", "waitSeconds": 1})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["__type"], "InvalidParameterException", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("containerInstance")
+    );
+
+    let arn = register_instance(&h).await;
+    let (status, body) = wait_call(&h, json!({"containerInstance": arn, "waitSeconds": 61})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("waitSeconds"),
+        "{body}"
+    );
+
+    let (status, body) = wait_call(&h, json!({"waitSeconds": 1})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
