@@ -31,6 +31,8 @@ ecr_errors! {
     referenced_images_not_found => "ReferencedImagesNotFoundException",
     invalid_tag_parameter => "InvalidTagParameterException",
     too_many_tags => "TooManyTagsException",
+    lifecycle_policy_not_found => "LifecyclePolicyNotFoundException",
+    lifecycle_policy_preview_not_found => "LifecyclePolicyPreviewNotFoundException",
 }
 
 /// `ImageFailure.failureCode` values.
@@ -296,6 +298,133 @@ pub struct PutImageRequest {
 #[serde(rename_all = "camelCase")]
 pub struct PutImageResponse {
     pub image: Image,
+}
+
+/// `LifecyclePolicyText`: 100 to 30720 characters.
+pub const LIFECYCLE_POLICY_TEXT_LENGTH: std::ops::RangeInclusive<usize> = 100..=30720;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutLifecyclePolicyRequest {
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    pub lifecycle_policy_text: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutLifecyclePolicyResponse {
+    pub registry_id: String,
+    pub repository_name: String,
+    pub lifecycle_policy_text: String,
+}
+
+/// The input of GetLifecyclePolicy and DeleteLifecyclePolicy.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecyclePolicyRequest {
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+}
+
+/// The answer of GetLifecyclePolicy and DeleteLifecyclePolicy.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecyclePolicyResponse {
+    pub registry_id: String,
+    pub repository_name: String,
+    pub lifecycle_policy_text: String,
+    /// When the policy was last applied; absent until it has been.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_evaluated_at: Option<Timestamp>,
+}
+
+/// `LifecyclePolicyPreviewStatus`. The model also has `IN_PROGRESS`, `EXPIRED` and `FAILED`;
+/// Berth evaluates a preview when it starts, so it is always complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LifecyclePolicyPreviewStatus {
+    Complete,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartLifecyclePolicyPreviewRequest {
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    /// The policy to preview; the repository's own policy when absent.
+    pub lifecycle_policy_text: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartLifecyclePolicyPreviewResponse {
+    pub registry_id: String,
+    pub repository_name: String,
+    pub lifecycle_policy_text: String,
+    pub status: LifecyclePolicyPreviewStatus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecyclePolicyPreviewFilter {
+    pub tag_status: Option<TagStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetLifecyclePolicyPreviewRequest {
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    pub image_ids: Option<Vec<ImageIdentifier>>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i32>,
+    pub filter: Option<LifecyclePolicyPreviewFilter>,
+}
+
+/// `ImageActionType`: what a lifecycle rule does to the images it selects (the model's
+/// `TRANSITION`, to archive storage, is not offered by Berth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ImageActionType {
+    Expire,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecyclePolicyRuleAction {
+    #[serde(rename = "type")]
+    pub action_type: ImageActionType,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecyclePolicyPreviewResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_tags: Option<Vec<String>>,
+    pub image_digest: String,
+    pub image_pushed_at: Timestamp,
+    pub action: LifecyclePolicyRuleAction,
+    pub applied_rule_priority: i32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecyclePolicyPreviewSummary {
+    pub expiring_image_total_count: i32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetLifecyclePolicyPreviewResponse {
+    pub registry_id: String,
+    pub repository_name: String,
+    pub lifecycle_policy_text: String,
+    pub status: LifecyclePolicyPreviewStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    pub preview_results: Vec<LifecyclePolicyPreviewResult>,
+    pub summary: LifecyclePolicyPreviewSummary,
 }
 
 /// Checks a repository name against ECR's (and the OCI distribution spec's) rule: 2 to 256

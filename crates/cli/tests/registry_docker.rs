@@ -218,3 +218,84 @@ fn walk(dir: &Path) -> usize {
         })
         .sum()
 }
+
+/// Lifecycle policies through the real AWS CLI (no Docker needed): the shapes botocore
+/// expects, its waiter, and ECR's error codes.
+#[test]
+fn the_aws_cli_puts_previews_and_deletes_a_lifecycle_policy() {
+    let berth = Berth::start();
+    let repo = "berth-test/lifecycle";
+    berth
+        .aws(&["ecr", "create-repository", "--repository-name", repo])
+        .ok();
+    let policy = r#"{"rules":[{"rulePriority":1,"description":"expire untagged images two weeks after their push","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}"#;
+    berth
+        .aws(&["ecr", "get-lifecycle-policy", "--repository-name", repo])
+        .fails_with("LifecyclePolicyNotFoundException");
+    let put = berth
+        .aws(&[
+            "ecr",
+            "put-lifecycle-policy",
+            "--repository-name",
+            repo,
+            "--lifecycle-policy-text",
+            policy,
+        ])
+        .ok();
+    assert_eq!(put["lifecyclePolicyText"], policy);
+    assert_eq!(put["repositoryName"], repo);
+    let got = berth
+        .aws(&["ecr", "get-lifecycle-policy", "--repository-name", repo])
+        .ok();
+    assert_eq!(got["lifecyclePolicyText"], policy);
+
+    let tagged_without_prefix = policy.replace("untagged", "tagged");
+    let refused = berth
+        .aws(&[
+            "ecr",
+            "put-lifecycle-policy",
+            "--repository-name",
+            repo,
+            "--lifecycle-policy-text",
+            &tagged_without_prefix,
+        ])
+        .fails_with("InvalidParameterException");
+    assert!(refused.contains("tagPrefixList"), "{refused}");
+
+    let started = berth
+        .aws(&[
+            "ecr",
+            "start-lifecycle-policy-preview",
+            "--repository-name",
+            repo,
+        ])
+        .ok();
+    assert_eq!(started["status"], "COMPLETE");
+    berth
+        .aws(&[
+            "ecr",
+            "wait",
+            "lifecycle-policy-preview-complete",
+            "--repository-name",
+            repo,
+        ])
+        .ok();
+    let preview = berth
+        .aws(&[
+            "ecr",
+            "get-lifecycle-policy-preview",
+            "--repository-name",
+            repo,
+        ])
+        .ok();
+    assert_eq!(preview["previewResults"], serde_json::json!([]));
+    assert_eq!(preview["summary"]["expiringImageTotalCount"], 0);
+
+    let deleted = berth
+        .aws(&["ecr", "delete-lifecycle-policy", "--repository-name", repo])
+        .ok();
+    assert_eq!(deleted["lifecyclePolicyText"], policy);
+    berth
+        .aws(&["ecr", "delete-lifecycle-policy", "--repository-name", repo])
+        .fails_with("LifecyclePolicyNotFoundException");
+}

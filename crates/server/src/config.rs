@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,31 @@ pub struct Config {
     pub root_key: Option<RootKey>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The registry's background sweep: lifecycle policies and garbage collection.
+    pub registry_sweep: RegistrySweep,
+}
+
+/// When the registry applies lifecycle policies and collects garbage (`crate::registry::gc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrySweep {
+    /// How often a sweep runs.
+    pub interval: Duration,
+    /// An upload with no activity for this long is abandoned: its session and staged bytes
+    /// are removed.
+    pub upload_idle: Duration,
+    /// A blob that no manifest references is removed only once nothing has linked, pushed or
+    /// committed it for this long, so that a push in progress never loses its layers.
+    pub blob_grace: Duration,
+}
+
+impl Default for RegistrySweep {
+    fn default() -> Self {
+        RegistrySweep {
+            interval: Duration::from_secs(3600),
+            upload_idle: Duration::from_secs(24 * 3600),
+            blob_grace: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl Config {
@@ -46,6 +72,7 @@ impl Config {
             auth: AuthMode::SigV4,
             root_key: None,
             max_body_bytes: 4 * 1024 * 1024,
+            registry_sweep: RegistrySweep::default(),
         }
     }
 }

@@ -19,6 +19,8 @@
 //! | `/ecr/{region}/image-tags/{repo}/{tag}` | [`ImageTag`] |
 //! | `/ecr/{region}/blob-links/{repo}/{digest}` | [`BlobLink`] (a blob the repository holds) |
 //! | `/ecr/{region}/uploads/{id}` | [`UploadSession`] |
+//! | `/ecr/{region}/lifecycle-policies/{repo}` | [`LifecyclePolicyRecord`] |
+//! | `/ecr/{region}/lifecycle-previews/{repo}` | [`LifecyclePreviewRecord`] |
 //! | `/elbv2/{region}/load-balancers/{name}` | `LoadBalancer` |
 //! | `/elbv2/{region}/target-groups/{name}` | `TargetGroup` |
 //! | `/elbv2/{region}/listeners/{lb-id}/{id}` | `Listener` |
@@ -29,7 +31,10 @@
 //! (validation guarantees it), so a prefix names exactly one collection. Repository names may
 //! contain `/`; in keys it is written `+` (which names never contain), so `{repo}` is one segment.
 
-pub use crate::registry::meta::{BlobLink, ImageRecord, ImageTag, RepositoryRecord, UploadSession};
+pub use crate::registry::meta::{
+    BlobLink, ImageRecord, ImageTag, LifecyclePolicyRecord, LifecyclePreviewRecord,
+    RepositoryRecord, UploadSession,
+};
 use berth_model::Timestamp;
 use berth_model::cluster::Cluster;
 use berth_model::common::Setting;
@@ -151,6 +156,8 @@ records! {
     ImageTag(ImageTag) at "image-tags",
     BlobLink(BlobLink) at "blob-links",
     Upload(UploadSession) at "uploads",
+    LifecyclePolicy(LifecyclePolicyRecord) at "lifecycle-policies",
+    LifecyclePreview(LifecyclePreviewRecord) at "lifecycle-previews",
     LoadBalancer(LoadBalancer) at "load-balancers",
     TargetGroup(TargetGroup) at "target-groups",
     Listener(Listener) at "listeners",
@@ -271,6 +278,16 @@ pub mod keys {
     }
     pub fn upload(region: &str, id: &str) -> String {
         format!("/ecr/{region}/uploads/{id}")
+    }
+    /// Every ECR record of every region.
+    pub fn all_ecr() -> String {
+        "/ecr/".to_string()
+    }
+    pub fn lifecycle_policy(region: &str, repository: &str) -> String {
+        format!("/ecr/{region}/lifecycle-policies/{}", repo(repository))
+    }
+    pub fn lifecycle_preview(region: &str, repository: &str) -> String {
+        format!("/ecr/{region}/lifecycle-previews/{}", repo(repository))
     }
     pub fn load_balancers(region: &str) -> String {
         format!("/elbv2/{region}/load-balancers/")

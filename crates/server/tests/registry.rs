@@ -1070,3 +1070,699 @@ async fn immutable_tags_cannot_be_overwritten() {
     let still = r.oci("GET", "/v2/app/manifests/v1", &[], b"").await;
     assert_eq!(still.body, first);
 }
+
+// Lifecycle policies, referrers and garbage collection.
+
+use berth_server::config::RegistrySweep;
+use berth_server::db::Writes;
+use berth_server::records::{ImageRecord, keys};
+use berth_server::registry::{gc, lifecycle};
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+const HOUR_MS: i64 = 3600 * 1000;
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A policy text: `{"rules": [...]}` with a description on each rule (ECR's minimum length is
+/// 100 characters).
+fn policy(rules: Value) -> String {
+    json!({ "rules": rules }).to_string()
+}
+
+fn expire_rule(priority: i64, selection: Value) -> Value {
+    json!({"rulePriority": priority, "description": format!("rule number {priority}"),
+           "selection": selection, "action": {"type": "expire"}})
+}
+
+impl Registry {
+    /// An ECR call that must fail: its `__type` and message.
+    async fn ecr_refusal(&self, op: &str, body: Value) -> (String, String) {
+        let (status, out) = self.ecr(op, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{op} did not fail: {out}");
+        (
+            out["__type"].as_str().unwrap_or_default().to_string(),
+            out["message"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    /// Pushes an image by digest only (untagged); returns its digest.
+    async fn push_untagged(&self, repo: &str, layer: &[u8]) -> String {
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","layer":{}}}"#,
+            layer.len()
+        );
+        let config_digest = self.push_blob(repo, config.as_bytes()).await;
+        let layer_digest = self.push_blob(repo, layer).await;
+        let body = manifest(&config_digest, config.len(), &layer_digest, layer.len());
+        let d = digest(&body);
+        let r = self
+            .oci(
+                "PUT",
+                &format!("/v2/{repo}/manifests/{d}"),
+                &[("content-type", DOCKER_MANIFEST)],
+                &body,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        d
+    }
+
+    /// Makes an image look pushed `days` ago.
+    async fn backdate(&self, repo: &str, image_digest: &str, days: i64) {
+        let key = keys::image("us-east-1", repo, image_digest);
+        let image = self.app.db.get::<ImageRecord>(&key).expect("image stored");
+        let mut value = image.value.clone();
+        value.pushed_at = self.app.clock.now().plus_millis(-days * DAY_MS);
+        let written = self
+            .app
+            .db
+            .commit(Writes::new().expect_unchanged(&image).put(&key, value))
+            .await
+            .unwrap();
+        assert!(written);
+    }
+
+    async fn digests(&self, repo: &str) -> Vec<String> {
+        let described = self
+            .ecr_ok("DescribeImages", json!({"repositoryName": repo}))
+            .await;
+        let mut out: Vec<String> = described["imageDetails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["imageDigest"].as_str().unwrap().to_string())
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn staged_files(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("registry/uploads"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_policies_are_put_read_and_deleted() {
+    let r = registry().await;
+    r.create("app", "MUTABLE").await;
+    let repo = json!({"repositoryName": "app"});
+    let text = policy(json!([expire_rule(
+        1,
+        json!({"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14})
+    )]));
+
+    for op in ["GetLifecyclePolicy", "DeleteLifecyclePolicy"] {
+        let (code, message) = r.ecr_refusal(op, repo.clone()).await;
+        assert_eq!(code, "LifecyclePolicyNotFoundException", "{op}");
+        assert!(message.contains("'app'"), "{message}");
+        assert_eq!(
+            r.ecr_err(op, json!({"repositoryName": "nope"})).await,
+            "RepositoryNotFoundException"
+        );
+    }
+    assert_eq!(
+        r.ecr_err(
+            "PutLifecyclePolicy",
+            json!({"repositoryName": "nope", "lifecyclePolicyText": text})
+        )
+        .await,
+        "RepositoryNotFoundException"
+    );
+
+    // Bad policies are refused with the member that is wrong.
+    let tagged_without_prefix = policy(json!([expire_rule(
+        1,
+        json!({"tagStatus": "tagged", "countType": "imageCountMoreThan", "countNumber": 5})
+    )]));
+    let same_priority = policy(json!([
+        expire_rule(
+            1,
+            json!({"tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 5})
+        ),
+        expire_rule(
+            1,
+            json!({"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 50})
+        ),
+    ]));
+    let unknown_member = policy(json!([expire_rule(
+        1,
+        json!({"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "description": "x"})
+    )]));
+    let mut not_json = text.clone();
+    not_json.pop();
+    for (bad, expected) in [
+        (not_json, "not valid JSON"),
+        (tagged_without_prefix, "rules[0].selection.tagPrefixList"),
+        (same_priority, "rules[1].rulePriority 1"),
+        (
+            unknown_member,
+            "rules[0].selection.description is not a member",
+        ),
+        (r#"{"rules": []}"#.to_string(), "100 to 30720 characters"),
+    ] {
+        let (code, message) = r
+            .ecr_refusal(
+                "PutLifecyclePolicy",
+                json!({"repositoryName": "app", "lifecyclePolicyText": bad}),
+            )
+            .await;
+        assert_eq!(code, "InvalidParameterException", "{bad}");
+        assert!(message.starts_with("lifecyclePolicyText: "), "{message}");
+        assert!(message.contains(expected), "{bad}: {message}");
+    }
+    let (code, message) = r.ecr_refusal("PutLifecyclePolicy", repo.clone()).await;
+    assert_eq!(code, "InvalidParameterException");
+    assert!(message.contains("lifecyclePolicyText"), "{message}");
+    assert_eq!(
+        r.ecr_err(
+            "PutLifecyclePolicy",
+            json!({"repositoryName": "app", "registryId": "111111111111", "lifecyclePolicyText": text})
+        )
+        .await,
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        r.ecr_err("GetLifecyclePolicy", repo.clone()).await,
+        "LifecyclePolicyNotFoundException",
+        "a refused policy is not stored"
+    );
+
+    let put = r
+        .ecr_ok(
+            "PutLifecyclePolicy",
+            json!({"repositoryName": "app", "lifecyclePolicyText": text}),
+        )
+        .await;
+    assert_eq!(
+        put,
+        json!({"registryId": "000000000000", "repositoryName": "app", "lifecyclePolicyText": text})
+    );
+    let got = r.ecr_ok("GetLifecyclePolicy", repo.clone()).await;
+    assert_eq!(got["lifecyclePolicyText"], text);
+    assert_eq!(got["registryId"], "000000000000");
+    assert!(got.get("lastEvaluatedAt").is_none(), "not run yet: {got}");
+
+    let now = r.app.clock.now();
+    assert_eq!(
+        lifecycle::apply_lifecycle_policies(&r.app, now)
+            .await
+            .unwrap(),
+        0
+    );
+    let got = r.ecr_ok("GetLifecyclePolicy", repo.clone()).await;
+    assert_eq!(got["lastEvaluatedAt"].as_f64(), Some(now.seconds()));
+
+    let deleted = r.ecr_ok("DeleteLifecyclePolicy", repo.clone()).await;
+    assert_eq!(deleted["lifecyclePolicyText"], text);
+    assert_eq!(deleted["lastEvaluatedAt"].as_f64(), Some(now.seconds()));
+    assert_eq!(
+        r.ecr_err("GetLifecyclePolicy", repo.clone()).await,
+        "LifecyclePolicyNotFoundException"
+    );
+
+    // Deleting the repository takes its policy with it.
+    r.ecr_ok(
+        "PutLifecyclePolicy",
+        json!({"repositoryName": "app", "lifecyclePolicyText": text}),
+    )
+    .await;
+    r.ecr_ok("DeleteRepository", repo.clone()).await;
+    r.create("app", "MUTABLE").await;
+    assert_eq!(
+        r.ecr_err("GetLifecyclePolicy", repo.clone()).await,
+        "LifecyclePolicyNotFoundException"
+    );
+}
+
+#[tokio::test]
+async fn a_lifecycle_policy_expires_old_untagged_images_and_keeps_the_newest_releases() {
+    let r = registry().await;
+    r.create("app", "MUTABLE").await;
+    let mut release = Vec::new();
+    for (i, age) in [(1, 30), (2, 20), (3, 10), (4, 1)] {
+        let (d, _) = r
+            .push_image(
+                "app",
+                &format!("release-{i}"),
+                format!("release {i}").as_bytes(),
+            )
+            .await;
+        r.backdate("app", &d, age).await;
+        release.push(d);
+    }
+    let (dev, _) = r.push_image("app", "dev-1", b"dev").await;
+    r.backdate("app", &dev, 40).await;
+    let old_untagged = r.push_untagged("app", b"old untagged").await;
+    r.backdate("app", &old_untagged, 9).await;
+    let new_untagged = r.push_untagged("app", b"new untagged").await;
+    r.backdate("app", &new_untagged, 3).await;
+    assert_eq!(r.digests("app").await.len(), 7);
+
+    let text = policy(json!([
+        expire_rule(
+            10,
+            json!({"tagStatus": "tagged", "tagPrefixList": ["release"],
+                               "countType": "imageCountMoreThan", "countNumber": 2})
+        ),
+        expire_rule(
+            20,
+            json!({"tagStatus": "untagged", "countType": "sinceImagePushed",
+                               "countUnit": "days", "countNumber": 7})
+        ),
+    ]));
+    let repo = json!({"repositoryName": "app"});
+
+    // A preview shows what the policy would do, and does nothing.
+    assert_eq!(
+        r.ecr_err("GetLifecyclePolicyPreview", repo.clone()).await,
+        "LifecyclePolicyPreviewNotFoundException"
+    );
+    assert_eq!(
+        r.ecr_err("StartLifecyclePolicyPreview", repo.clone()).await,
+        "LifecyclePolicyNotFoundException",
+        "no text given and no policy to preview"
+    );
+    let started = r
+        .ecr_ok(
+            "StartLifecyclePolicyPreview",
+            json!({"repositoryName": "app", "lifecyclePolicyText": text}),
+        )
+        .await;
+    assert_eq!(started["status"], "COMPLETE");
+    assert_eq!(started["lifecyclePolicyText"], text);
+    let preview = r.ecr_ok("GetLifecyclePolicyPreview", repo.clone()).await;
+    assert_eq!(preview["summary"]["expiringImageTotalCount"], 3);
+    let results = preview["previewResults"].as_array().unwrap();
+    let seen: Vec<(&str, i64)> = results
+        .iter()
+        .map(|p| {
+            assert_eq!(p["action"]["type"], "EXPIRE");
+            (
+                p["imageDigest"].as_str().unwrap(),
+                p["appliedRulePriority"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (release[0].as_str(), 10),
+            (release[1].as_str(), 10),
+            (old_untagged.as_str(), 20)
+        ]
+    );
+    assert_eq!(results[0]["imageTags"], json!(["release-1"]));
+    let untagged_only = r
+        .ecr_ok(
+            "GetLifecyclePolicyPreview",
+            json!({"repositoryName": "app", "filter": {"tagStatus": "UNTAGGED"}}),
+        )
+        .await;
+    assert_eq!(
+        untagged_only["previewResults"][0]["imageDigest"],
+        old_untagged
+    );
+    assert_eq!(untagged_only["previewResults"].as_array().unwrap().len(), 1);
+    let first = r
+        .ecr_ok(
+            "GetLifecyclePolicyPreview",
+            json!({"repositoryName": "app", "maxResults": 2}),
+        )
+        .await;
+    assert_eq!(first["previewResults"].as_array().unwrap().len(), 2);
+    let rest = r
+        .ecr_ok(
+            "GetLifecyclePolicyPreview",
+            json!({"repositoryName": "app", "maxResults": 2, "nextToken": first["nextToken"]}),
+        )
+        .await;
+    assert_eq!(rest["previewResults"][0]["imageDigest"], old_untagged);
+    assert!(rest.get("nextToken").is_none(), "{rest}");
+    assert_eq!(r.digests("app").await.len(), 7, "a preview expires nothing");
+
+    r.ecr_ok(
+        "PutLifecyclePolicy",
+        json!({"repositoryName": "app", "lifecyclePolicyText": text}),
+    )
+    .await;
+    let now = r.app.clock.now();
+    assert_eq!(
+        lifecycle::apply_lifecycle_policies(&r.app, now)
+            .await
+            .unwrap(),
+        3
+    );
+    let mut kept = vec![
+        release[2].clone(),
+        release[3].clone(),
+        dev.clone(),
+        new_untagged.clone(),
+    ];
+    kept.sort();
+    assert_eq!(r.digests("app").await, kept);
+    // Expired as BatchDeleteImage deletes: the manifest and its tags.
+    for gone in ["release-1", "release-2", old_untagged.as_str()] {
+        let reply = r
+            .oci("GET", &format!("/v2/app/manifests/{gone}"), &[], b"")
+            .await;
+        assert_eq!(reply.code(), "MANIFEST_UNKNOWN", "{gone}");
+    }
+    let tags = r.oci("GET", "/v2/app/tags/list", &[], b"").await;
+    assert_eq!(
+        tags.json()["tags"],
+        json!(["dev-1", "release-3", "release-4"])
+    );
+    let got = r.ecr_ok("GetLifecyclePolicy", repo.clone()).await;
+    assert_eq!(got["lastEvaluatedAt"].as_f64(), Some(now.seconds()));
+    // Applying it again changes nothing.
+    assert_eq!(
+        lifecycle::apply_lifecycle_policies(&r.app, now)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(r.digests("app").await.len(), 4);
+}
+
+/// An OCI artifact manifest about `subject`: the empty config and one layer.
+fn artifact(
+    empty: &str,
+    layer: &str,
+    artifact_type: Option<&str>,
+    config_type: &str,
+    subject: &str,
+) -> Vec<u8> {
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": config_type, "digest": empty, "size": 2},
+        "layers": [{"mediaType": "application/octet-stream", "digest": layer, "size": 9}],
+        "subject": {"mediaType": DOCKER_MANIFEST, "digest": subject, "size": 100},
+        "annotations": {"org.example.kind": config_type},
+    });
+    if let Some(t) = artifact_type {
+        m["artifactType"] = json!(t);
+    }
+    m.to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn referrers_list_the_manifests_naming_a_subject() {
+    let r = registry().await;
+    r.create("app", "MUTABLE").await;
+    let (subject, _) = r.push_image("app", "v1", b"the image").await;
+    let plain = r.push_untagged("app", b"no subject").await;
+    let empty = r.push_blob("app", b"{}").await;
+    let layer = r.push_blob("app", b"signature").await;
+    let empty_type = "application/vnd.oci.empty.v1+json";
+    let signature = artifact(
+        &empty,
+        &layer,
+        Some("application/vnd.example.signature"),
+        empty_type,
+        &subject,
+    );
+    let sbom = artifact(
+        &empty,
+        &layer,
+        Some("application/vnd.example.sbom"),
+        empty_type,
+        &subject,
+    );
+    // No artifactType: the config's media type stands for it.
+    let by_config = artifact(
+        &empty,
+        &layer,
+        None,
+        "application/vnd.example.config",
+        &subject,
+    );
+    for (tag, body) in [("sig", &signature), ("sbom", &sbom), ("cfg", &by_config)] {
+        let put = r
+            .oci(
+                "PUT",
+                &format!("/v2/app/manifests/{tag}"),
+                &[("content-type", OCI_MANIFEST)],
+                body,
+            )
+            .await;
+        assert_eq!(
+            put.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&put.body)
+        );
+        assert_eq!(put.header("oci-subject"), subject, "{tag}");
+    }
+    // A manifest without a subject answers no OCI-Subject.
+    let (_, again) = r.push_image("app", "v2", b"the image").await;
+    let put = r
+        .oci(
+            "PUT",
+            "/v2/app/manifests/v3",
+            &[("content-type", DOCKER_MANIFEST)],
+            &again,
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    assert_eq!(put.header("oci-subject"), "");
+
+    let all = r
+        .oci("GET", &format!("/v2/app/referrers/{subject}"), &[], b"")
+        .await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(all.header("content-type"), OCI_INDEX);
+    assert_eq!(all.header("oci-filters-applied"), "");
+    let index = all.json();
+    assert_eq!(index["schemaVersion"], 2);
+    assert_eq!(index["mediaType"], OCI_INDEX);
+    let mut found: Vec<(String, String, i64)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["mediaType"], OCI_MANIFEST);
+            let artifact_type = d["artifactType"].as_str().unwrap().to_string();
+            let config_type = if artifact_type == "application/vnd.example.config" {
+                "application/vnd.example.config"
+            } else {
+                empty_type
+            };
+            assert_eq!(d["annotations"]["org.example.kind"], config_type);
+            (
+                d["digest"].as_str().unwrap().to_string(),
+                artifact_type,
+                d["size"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    let described = |body: &[u8], t: &str| (digest(body), t.to_string(), body.len() as i64);
+    let mut expected = vec![
+        described(&signature, "application/vnd.example.signature"),
+        described(&sbom, "application/vnd.example.sbom"),
+        described(&by_config, "application/vnd.example.config"),
+    ];
+    expected.sort();
+    assert_eq!(found, expected);
+
+    let filtered = r
+        .oci(
+            "GET",
+            &format!("/v2/app/referrers/{subject}?artifactType=application%2Fvnd.example.sbom"),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(filtered.header("oci-filters-applied"), "artifactType");
+    let manifests = filtered.json()["manifests"].clone();
+    assert_eq!(manifests.as_array().unwrap().len(), 1, "{manifests}");
+    assert_eq!(manifests[0]["digest"], digest(&sbom));
+
+    // Nothing refers to these: an empty index, not an error.
+    for nobody in [plain.clone(), digest(b"never pushed")] {
+        let none = r
+            .oci("GET", &format!("/v2/app/referrers/{nobody}"), &[], b"")
+            .await;
+        assert_eq!(none.status, StatusCode::OK);
+        assert_eq!(none.json()["manifests"], json!([]));
+    }
+    let bad = r.oci("GET", "/v2/app/referrers/sha256:xyz", &[], b"").await;
+    assert_eq!(bad.code(), "DIGEST_INVALID");
+
+    // A referrer may come before its subject; a deleted one is no longer listed.
+    let later = digest(b"a subject pushed later");
+    let early = artifact(
+        &empty,
+        &layer,
+        Some("application/vnd.example.early"),
+        empty_type,
+        &later,
+    );
+    let put = r
+        .oci(
+            "PUT",
+            &format!("/v2/app/manifests/{}", digest(&early)),
+            &[("content-type", OCI_MANIFEST)],
+            &early,
+        )
+        .await;
+    assert_eq!(put.header("oci-subject"), later);
+    let listed = r
+        .oci("GET", &format!("/v2/app/referrers/{later}"), &[], b"")
+        .await;
+    assert_eq!(listed.json()["manifests"][0]["digest"], digest(&early));
+    let deleted = r
+        .oci(
+            "DELETE",
+            &format!("/v2/app/manifests/{}", digest(&sbom)),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::ACCEPTED);
+    let after = r
+        .oci("GET", &format!("/v2/app/referrers/{subject}"), &[], b"")
+        .await;
+    assert_eq!(after.json()["manifests"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn garbage_collection_removes_unreferenced_blobs_and_keeps_shared_ones() {
+    let r = registry().await;
+    r.create("app", "MUTABLE").await;
+    r.create("other", "MUTABLE").await;
+    let sweep = RegistrySweep::default();
+    let config = |tag: &str| {
+        digest(format!(r#"{{"architecture":"amd64","os":"linux","tag":"{tag}"}}"#).as_bytes())
+    };
+    r.push_image("app", "a", b"shared layer").await;
+    r.push_image("app", "b", b"shared layer").await;
+    r.push_image("app", "c", b"c's layer").await;
+    r.push_image("other", "x", b"c's layer").await;
+    let hex = |d: String| d[7..].to_string();
+    let mut everything: Vec<String> = [
+        config("a"),
+        config("b"),
+        config("c"),
+        config("x"),
+        digest(b"shared layer"),
+        digest(b"c's layer"),
+    ]
+    .into_iter()
+    .map(hex)
+    .collect();
+    everything.sort();
+    assert_eq!(r.blob_files(), everything);
+
+    let deleted = r
+        .ecr_ok(
+            "BatchDeleteImage",
+            json!({"repositoryName": "app", "imageIds": [{"imageTag": "a"}, {"imageTag": "c"}]}),
+        )
+        .await;
+    assert_eq!(deleted["imageIds"].as_array().unwrap().len(), 2);
+
+    // Within the grace period nothing goes: a push may be about to use these.
+    let now = r.app.clock.now();
+    let report = gc::collect_garbage(&r.app, now, &sweep).await.unwrap();
+    assert!(report.is_empty(), "{report:?}");
+    assert_eq!(r.blob_files(), everything);
+
+    let later = now.plus_millis(2 * HOUR_MS);
+    let report = gc::collect_garbage(&r.app, later, &sweep).await.unwrap();
+    // app's links to a's config, c's config and c's layer; a's and c's config files. c's
+    // layer stays for other/x, the shared layer for app/b.
+    assert_eq!((report.links, report.blobs), (3, 2), "{report:?}");
+    let mut kept: Vec<String> = [
+        config("b"),
+        config("x"),
+        digest(b"shared layer"),
+        digest(b"c's layer"),
+    ]
+    .into_iter()
+    .map(hex)
+    .collect();
+    kept.sort();
+    assert_eq!(r.blob_files(), kept);
+    let gone = r
+        .oci("GET", &format!("/v2/app/blobs/{}", config("a")), &[], b"")
+        .await;
+    assert_eq!(gone.code(), "BLOB_UNKNOWN");
+    let shared = r
+        .oci(
+            "GET",
+            &format!("/v2/app/blobs/{}", digest(b"shared layer")),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(shared.body, b"shared layer");
+    let pulled = r.oci("GET", "/v2/other/manifests/x", &[], b"").await;
+    assert_eq!(pulled.status, StatusCode::OK);
+    let layer = r
+        .oci(
+            "GET",
+            &format!("/v2/other/blobs/{}", digest(b"c's layer")),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(layer.body, b"c's layer");
+    // The repository lost its link to c's layer with c: pushing it again works.
+    r.push_image("app", "c", b"c's layer").await;
+
+    // Everything deleted: every file goes.
+    r.ecr_ok(
+        "DeleteRepository",
+        json!({"repositoryName": "app", "force": true}),
+    )
+    .await;
+    r.ecr_ok(
+        "DeleteRepository",
+        json!({"repositoryName": "other", "force": true}),
+    )
+    .await;
+    let report = gc::collect_garbage(&r.app, later, &sweep).await.unwrap();
+    assert_eq!(report.blobs, 5, "{report:?}");
+    assert!(r.blob_files().is_empty(), "{:?}", r.blob_files());
+}
+
+#[tokio::test]
+async fn abandoned_uploads_are_removed_with_their_bytes() {
+    let r = registry().await;
+    r.create("app", "MUTABLE").await;
+    let sweep = RegistrySweep::default();
+    let started = r.oci("POST", "/v2/app/blobs/uploads/", &[], b"").await;
+    let location = started.header("location").to_string();
+    let patched = r.oci("PATCH", &location, &[], b"half a layer").await;
+    assert_eq!(patched.status, StatusCode::ACCEPTED);
+    // Bytes staged by a monolithic push that never finished: no session owns them.
+    std::fs::write(
+        r.dir.path().join("registry/uploads/interrupted0"),
+        b"partial",
+    )
+    .unwrap();
+    assert_eq!(r.staged_files(), 2);
+
+    let now = r.app.clock.now();
+    let soon = gc::collect_garbage(&r.app, now.plus_millis(HOUR_MS), &sweep)
+        .await
+        .unwrap();
+    assert!(soon.is_empty(), "{soon:?}");
+    let status = r.oci("GET", &location, &[], b"").await;
+    assert_eq!(status.status, StatusCode::NO_CONTENT);
+    assert_eq!(status.header("range"), "0-11");
+
+    let day_later = now.plus_millis(25 * HOUR_MS);
+    let report = gc::collect_garbage(&r.app, day_later, &sweep)
+        .await
+        .unwrap();
+    assert_eq!((report.uploads, report.staged), (1, 1), "{report:?}");
+    assert_eq!(r.staged_files(), 0);
+    let gone = r.oci("GET", &location, &[], b"").await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(gone.code(), "BLOB_UPLOAD_UNKNOWN");
+}

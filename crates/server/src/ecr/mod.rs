@@ -1,9 +1,10 @@
 //! The ECR API (`AmazonEC2ContainerRegistry_V20150921`, SigV4 service `ecr`): repositories,
-//! images and registry tokens. It manages the same records the OCI registry
-//! (`crate::registry`) serves to docker. Lifecycle policies, repository policies, image
+//! images, lifecycle policies and their previews, and registry tokens. It manages the same
+//! records the OCI registry (`crate::registry`) serves to docker. Repository policies, image
 //! scanning, replication and ECR's tag operations are not implemented yet.
 
 mod images;
+mod lifecycle;
 mod repositories;
 mod token;
 
@@ -112,5 +113,10 @@ pub async fn dispatch(
         "BatchGetImage" => images::batch_get,
         "BatchDeleteImage" => images::batch_delete,
         "PutImage" => images::put,
+        "PutLifecyclePolicy" => lifecycle::put,
+        "GetLifecyclePolicy" => lifecycle::get,
+        "DeleteLifecyclePolicy" => lifecycle::delete,
+        "StartLifecyclePolicyPreview" => lifecycle::start_preview,
+        "GetLifecyclePolicyPreview" => lifecycle::get_preview,
     }
 }

@@ -5,7 +5,10 @@ use crate::App;
 use crate::db::{Db, Writes};
 use crate::ecs::paging::{after_key, page_size, paginate};
 use crate::records::keys;
-use crate::registry::meta::{BlobLink, ImageRecord, ImageTag, RepositoryRecord, UploadSession};
+use crate::registry::meta::{
+    BlobLink, ImageRecord, ImageTag, LifecyclePolicyRecord, LifecyclePreviewRecord,
+    RepositoryRecord, UploadSession,
+};
 use berth_api::ApiError;
 use berth_api::ecr::*;
 
@@ -173,6 +176,14 @@ fn plan_empty(db: &Db, region: &str, name: &str, mut writes: Writes) -> Writes {
         if upload.value.repository == name {
             writes = writes.delete(&upload.key);
         }
+    }
+    let policy = keys::lifecycle_policy(region, name);
+    if let Some(p) = db.get::<LifecyclePolicyRecord>(&policy) {
+        writes = writes.expect_unchanged(&p).delete(&policy);
+    }
+    let preview = keys::lifecycle_preview(region, name);
+    if db.get::<LifecyclePreviewRecord>(&preview).is_some() {
+        writes = writes.delete(&preview);
     }
     writes
 }

@@ -4,14 +4,22 @@
 //! An upload is staged under its id and becomes a blob only through [`BlobStore::commit`],
 //! which checks the digest first: a wrong digest stores nothing, and a crash mid-upload leaves
 //! at most a staged file, never a visible corrupt blob. Identical content is stored once.
+//!
+//! Garbage collection (`super::gc`) lists what is stored and removes blobs with
+//! [`BlobStore::remove_idle`], which never removes a blob committed at or after a cutoff: a
+//! commit marks its blob fresh (even when the content was stored already), and the mark and
+//! the removal's check exclude each other, so a push that is about to link a blob keeps it.
 
 use async_trait::async_trait;
+use berth_model::Timestamp;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// A stream of bytes in or out of the store.
@@ -34,6 +42,14 @@ pub enum BlobError {
     Body(std::io::Error),
 }
 
+/// A stored blob or staged upload, and when its bytes were last written or committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// A blob's digest, or an upload's id.
+    pub name: String,
+    pub modified: Timestamp,
+}
+
 /// Blob bytes by digest, and the staging areas of uploads by id.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
@@ -51,11 +67,22 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn size(&self, digest: &str) -> Result<Option<u64>, BlobError>;
     /// `len` bytes of blob `digest` from `offset`.
     async fn read(&self, digest: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError>;
+    /// Every stored blob.
+    async fn blobs(&self) -> Result<Vec<Stored>, BlobError>;
+    /// Every upload with staged bytes.
+    async fn staged_uploads(&self) -> Result<Vec<Stored>, BlobError>;
+    /// Removes blob `digest` unless it was committed at or after `idle_since`; returns whether
+    /// it was removed. A [`BlobStore::commit`] running at the same time either finds the blob
+    /// gone and stores it again, or keeps it.
+    async fn remove_idle(&self, digest: &str, idle_since: Timestamp) -> Result<bool, BlobError>;
 }
 
 /// Blobs as files: `<root>/blobs/sha256/ab/abcd…`, uploads staged in `<root>/uploads/<id>`.
 pub struct FsBlobStore {
     root: PathBuf,
+    /// Held while a commit puts its blob in place and marks it fresh, and while
+    /// [`BlobStore::remove_idle`] checks and removes one.
+    placing: Arc<Mutex<()>>,
 }
 
 const CHUNK: usize = 256 * 1024;
@@ -69,7 +96,10 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError + '_ {
 
 impl FsBlobStore {
     pub fn new(root: PathBuf) -> Self {
-        FsBlobStore { root }
+        FsBlobStore {
+            root,
+            placing: Arc::new(Mutex::new(())),
+        }
     }
 
     fn blob_path(&self, digest: &str) -> Result<PathBuf, BlobError> {
@@ -89,8 +119,49 @@ impl FsBlobStore {
     }
 }
 
-/// Hashes a staged file, and if it matches moves it into place durably. Blocking.
-fn commit_file(staged: &Path, target: &Path, expected: &str) -> Result<u64, BlobError> {
+fn millis(time: SystemTime) -> Timestamp {
+    let ms = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Timestamp::from_millis(ms)
+}
+
+/// The files directly in `dir` (none if it does not exist yet) and when each was modified.
+/// Blocking.
+fn list_files(dir: &Path) -> Result<Vec<(String, Timestamp)>, BlobError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        let metadata = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            // Removed while listing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(&path)(e)),
+        };
+        if metadata.is_file() {
+            let modified = metadata.modified().map_err(io_error(&path))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            out.push((name, millis(modified)));
+        }
+    }
+    Ok(out)
+}
+
+/// Hashes a staged file, and if it matches moves it into place durably and marks the blob
+/// fresh, under `placing`. Blocking.
+fn commit_file(
+    staged: &Path,
+    target: &Path,
+    expected: &str,
+    placing: &Mutex<()>,
+) -> Result<u64, BlobError> {
     let mut file = match std::fs::File::open(staged) {
         Ok(file) => Some(file),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -121,9 +192,20 @@ fn commit_file(staged: &Path, target: &Path, expected: &str) -> Result<u64, Blob
             actual,
         });
     }
+    let _placing = placing
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mark_fresh = || {
+        std::fs::File::options()
+            .write(true)
+            .open(target)
+            .and_then(|f| f.set_modified(SystemTime::now()))
+            .map_err(io_error(target))
+    };
     if target.exists() {
-        // The same content is stored already: keep one copy.
+        // The same content is stored already: keep one copy, fresh again.
         remove_staged()?;
+        mark_fresh()?;
         return Ok(size);
     }
     let dir = target.parent().unwrap_or(Path::new("."));
@@ -132,6 +214,8 @@ fn commit_file(staged: &Path, target: &Path, expected: &str) -> Result<u64, Blob
         Some(file) => {
             file.sync_all().map_err(io_error(staged))?;
             std::fs::rename(staged, target).map_err(io_error(target))?;
+            // The staged bytes may have been written long ago.
+            mark_fresh()?;
         }
         None => {
             // An empty blob that was never staged: write it the same careful way.
@@ -184,7 +268,8 @@ impl BlobStore for FsBlobStore {
         let staged = self.upload_path(id)?;
         let target = self.blob_path(digest)?;
         let expected = digest.to_string();
-        tokio::task::spawn_blocking(move || commit_file(&staged, &target, &expected))
+        let placing = self.placing.clone();
+        tokio::task::spawn_blocking(move || commit_file(&staged, &target, &expected, &placing))
             .await
             .map_err(|e| BlobError::Io {
                 path: id.to_string(),
@@ -243,6 +328,88 @@ impl BlobStore for FsBlobStore {
         });
         Ok(Box::pin(stream))
     }
+
+    async fn blobs(&self) -> Result<Vec<Stored>, BlobError> {
+        let root = self.root.join("blobs/sha256");
+        blocking(&root.clone(), move || {
+            let mut out = Vec::new();
+            for prefix in list_dirs(&root)? {
+                for (hex, modified) in list_files(&root.join(&prefix))? {
+                    let name = format!("sha256:{hex}");
+                    if hex.starts_with(&prefix) && berth_api::ecr::is_valid_digest(&name) {
+                        out.push(Stored { name, modified });
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn staged_uploads(&self) -> Result<Vec<Stored>, BlobError> {
+        let dir = self.root.join("uploads");
+        blocking(&dir.clone(), move || {
+            Ok(list_files(&dir)?
+                .into_iter()
+                .map(|(name, modified)| Stored { name, modified })
+                .collect())
+        })
+        .await
+    }
+
+    async fn remove_idle(&self, digest: &str, idle_since: Timestamp) -> Result<bool, BlobError> {
+        let path = self.blob_path(digest)?;
+        let placing = self.placing.clone();
+        blocking(&path.clone(), move || {
+            let _placing = placing
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let modified = match std::fs::metadata(&path).and_then(|m| m.modified()) {
+                Ok(modified) => millis(modified),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(io_error(&path)(e)),
+            };
+            if modified >= idle_since {
+                return Ok(false);
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(io_error(&path)(e)),
+            }
+        })
+        .await
+    }
+}
+
+/// The subdirectories directly in `dir` (none if it does not exist yet). Blocking.
+fn list_dirs(dir: &Path) -> Result<Vec<String>, BlobError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_error(dir))?;
+        if entry.file_type().map_err(io_error(dir))?.is_dir() {
+            out.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    work: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
+) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| BlobError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?
 }
 
 #[cfg(test)]
@@ -317,6 +484,51 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[tokio::test]
+    async fn a_blob_committed_since_the_cutoff_is_never_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::new(dir.path().to_path_buf());
+        let digest = digest_of(b"layer");
+        store.append("u1", stream(&[b"layer"])).await.unwrap();
+        // Staged long ago: the commit, not the staging, makes the blob fresh.
+        let staged = dir.path().join("uploads/u1");
+        let long_ago = SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&staged)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        assert_eq!(store.staged_uploads().await.unwrap()[0].name, "u1");
+        store.commit("u1", &digest).await.unwrap();
+        let listed = store.blobs().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].name, digest);
+        let hour_ago = millis(SystemTime::now()).plus_millis(-3_600_000);
+        assert!(!store.remove_idle(&digest, hour_ago).await.unwrap());
+        assert_eq!(store.size(&digest).await.unwrap(), Some(5));
+
+        // Idle since before the cutoff: removed. Committed again: fresh again.
+        let path = store.blob_path(&digest).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        store.append("u2", stream(&[b"layer"])).await.unwrap();
+        store.commit("u2", &digest).await.unwrap();
+        assert!(!store.remove_idle(&digest, hour_ago).await.unwrap());
+        let later = millis(SystemTime::now()).plus_millis(1000);
+        assert!(store.remove_idle(&digest, later).await.unwrap());
+        assert_eq!(store.size(&digest).await.unwrap(), None);
+        assert!(
+            !store.remove_idle(&digest, later).await.unwrap(),
+            "gone already"
+        );
+        assert!(store.blobs().await.unwrap().is_empty());
     }
 
     #[tokio::test]

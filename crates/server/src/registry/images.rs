@@ -30,6 +30,8 @@ pub struct Parsed {
     pub children: Vec<String>,
     pub size: i64,
     pub artifact_media_type: Option<String>,
+    /// The manifest digest its `subject` names (it refers to that manifest).
+    pub subject: Option<String>,
 }
 
 /// `sha256:` of some bytes.
@@ -72,6 +74,10 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Parsed, String> 
         (None, None) if v.get("manifests").is_some() => OCI_INDEX.to_string(),
         (None, None) => OCI_MANIFEST.to_string(),
     };
+    let subject = match v.get("subject") {
+        None | Some(Value::Null) => None,
+        Some(subject) => Some(descriptor(subject, "subject")?.0),
+    };
     match media_type.as_str() {
         DOCKER_MANIFEST | OCI_MANIFEST => {
             let (config, config_size) = descriptor(&v["config"], "config")?;
@@ -94,6 +100,7 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Parsed, String> 
                 children: Vec::new(),
                 size,
                 artifact_media_type: v["config"]["mediaType"].as_str().map(str::to_string),
+                subject,
             })
         }
         DOCKER_MANIFEST_LIST | OCI_INDEX => {
@@ -113,6 +120,7 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Parsed, String> 
                 children,
                 size: body.len() as i64,
                 artifact_media_type: None,
+                subject,
             })
         }
         other => Err(format!("manifest media type '{other}' is not supported")),
@@ -137,6 +145,8 @@ pub struct PutOutcome {
     pub media_type: String,
     /// The manifest was stored and the tag pointed at it before: nothing changed.
     pub unchanged: bool,
+    /// The digest the manifest's `subject` names, if it has one.
+    pub subject: Option<String>,
 }
 
 /// A manifest to store, and under which tag (if any).
@@ -207,6 +217,7 @@ pub async fn put(db: &Db, put: Put<'_>) -> Result<PutOutcome, PutError> {
                         artifact_media_type: parsed.artifact_media_type.clone(),
                         size: parsed.size,
                         pushed_at: put.now,
+                        subject: parsed.subject.clone(),
                     },
                 );
             }
@@ -242,6 +253,7 @@ pub async fn put(db: &Db, put: Put<'_>) -> Result<PutOutcome, PutError> {
                 digest: computed.clone(),
                 media_type: parsed.media_type.clone(),
                 unchanged,
+                subject: parsed.subject.clone(),
             }),
         ))
     })
@@ -321,6 +333,14 @@ mod tests {
         assert_eq!(p.media_type, DOCKER_MANIFEST);
         assert_eq!(p.blobs, vec![d('a'), d('b')]);
         assert_eq!(p.size, 115);
+        assert_eq!(p.subject, None);
+        let mut referrer = manifest.clone();
+        referrer["subject"] = serde_json::json!({"digest": d('f'), "size": 7});
+        let p = parse(referrer.to_string().as_bytes(), None).unwrap();
+        assert_eq!(p.subject, Some(d('f')));
+        referrer["subject"] = serde_json::json!({"digest": "sha256:nope", "size": 7});
+        let e = parse(referrer.to_string().as_bytes(), None).unwrap_err();
+        assert!(e.contains("subject.digest"), "{e}");
         let index =
             serde_json::json!({"schemaVersion": 2, "manifests": [{"digest": d('e'), "size": 3}]});
         let p = parse(index.to_string().as_bytes(), Some(OCI_INDEX)).unwrap();

@@ -1,5 +1,6 @@
-//! Manifests and tags: `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>` and
-//! `GET /v2/<name>/tags/list` with `n`/`last` pagination and a `Link` to the next page.
+//! Manifests and tags: `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>` (a PUT
+//! of a manifest with a `subject` answers `OCI-Subject`) and `GET /v2/<name>/tags/list` with
+//! `n`/`last` pagination and a `Link` to the next page.
 
 use super::errors::OciError;
 use super::images::{self, MAX_MANIFEST_BYTES, Put, PutError};
@@ -110,18 +111,19 @@ pub async fn put(
         )),
         PutError::Store(e) => e.into(),
     })?;
-    Ok(respond(
-        StatusCode::CREATED,
-        vec![
-            (
-                "location",
-                format!("/v2/{}/manifests/{}", r.name, outcome.digest),
-            ),
-            ("docker-content-digest", outcome.digest),
-            ("content-length", "0".to_string()),
-        ],
-        Body::empty(),
-    ))
+    let mut headers = vec![
+        (
+            "location",
+            format!("/v2/{}/manifests/{}", r.name, outcome.digest),
+        ),
+        ("docker-content-digest", outcome.digest),
+        ("content-length", "0".to_string()),
+    ];
+    // Tells the client this registry keeps the referrers of the subject itself (OCI 1.1).
+    if let Some(subject) = outcome.subject {
+        headers.push(("oci-subject", subject));
+    }
+    Ok(respond(StatusCode::CREATED, headers, Body::empty()))
 }
 
 pub async fn delete(r: &Req<'_>, reference: &str) -> Result<Response, OciError> {

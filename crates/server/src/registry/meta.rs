@@ -32,6 +32,9 @@ pub struct ImageRecord {
     /// The config and layer sizes summed (an index: its own size), as ECR reports it.
     pub size: i64,
     pub pushed_at: Timestamp,
+    /// The digest the manifest's `subject` names: it is one of that manifest's referrers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// A tag of a repository, pointing at a manifest digest.
@@ -48,6 +51,35 @@ pub struct ImageTag {
 pub struct BlobLink {
     pub size: u64,
     pub linked_at: Timestamp,
+}
+
+/// A repository's lifecycle policy, as it was put, and when it was last applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecyclePolicyRecord {
+    pub repository: String,
+    pub text: String,
+    pub last_evaluated_at: Option<Timestamp>,
+}
+
+/// The last lifecycle policy preview of a repository: what the policy would have expired
+/// when the preview was started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecyclePreviewRecord {
+    pub text: String,
+    pub started_at: Timestamp,
+    pub expiring: Vec<PreviewedImage>,
+}
+
+/// An image a previewed policy would expire, as it was at the preview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewedImage {
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub pushed_at: Timestamp,
+    pub rule_priority: i32,
 }
 
 /// An upload in progress; its bytes are staged in the blob store under the same id.

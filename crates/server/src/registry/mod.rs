@@ -6,17 +6,22 @@
 //! request sees; only `--auth off` lets anonymous requests in. Blob bytes go through the
 //! [`blobs::BlobStore`]; metadata (repositories, manifests, tags, which blobs a repository
 //! holds, uploads in progress) lives in the store ([`meta`], keys in `crate::records`).
+//! [`referrers`] answers OCI 1.1's referrers API from the `subject` recorded with each
+//! manifest.
 //!
-//! Not yet here: the referrers API, garbage collection of unreferenced blobs, and
-//! lifecycle policies.
+//! A background sweep ([`run_sweeper`]) applies the repositories' [`lifecycle`] policies and
+//! then collects garbage ([`gc`]): blobs no manifest references and abandoned uploads.
 
 pub mod auth;
 mod blob_api;
 pub mod blobs;
 mod errors;
+pub mod gc;
 pub mod images;
+pub mod lifecycle;
 mod manifests;
 pub mod meta;
+mod referrers;
 mod uploads;
 
 use crate::App;
@@ -48,6 +53,7 @@ enum Endpoint {
     Blob(String, String),
     Uploads(String),
     Upload(String, String),
+    Referrers(String, String),
 }
 
 fn endpoint(path: &str) -> Option<Endpoint> {
@@ -77,6 +83,9 @@ fn endpoint(path: &str) -> Option<Endpoint> {
         } else {
             Endpoint::Blob(name.to_string(), last)
         });
+    }
+    if let Some(name) = head.strip_suffix("/referrers") {
+        return Some(Endpoint::Referrers(name.to_string(), last));
     }
     None
 }
@@ -166,7 +175,8 @@ async fn handle(
         | Endpoint::Manifest(n, _)
         | Endpoint::Blob(n, _)
         | Endpoint::Uploads(n)
-        | Endpoint::Upload(n, _) => n.clone(),
+        | Endpoint::Upload(n, _)
+        | Endpoint::Referrers(n, _) => n.clone(),
     };
     if !is_valid_repository_name(&name) {
         return Err(
@@ -212,10 +222,31 @@ async fn handle(
         (Endpoint::Upload(_, id), Method::PUT) => uploads::finish(&r, &id, uri, body).await,
         (Endpoint::Upload(_, id), Method::GET) => uploads::status(&r, &id).await,
         (Endpoint::Upload(_, id), Method::DELETE) => uploads::cancel(&r, &id).await,
+        (Endpoint::Referrers(_, digest), Method::GET) => referrers::list(&r, &digest, uri),
         (_, method) => Err(OciError::unsupported(format!(
             "{method} is not supported on {path}"
         ))),
     }
+}
+
+/// Applies lifecycle policies and then collects garbage, every
+/// `config.registry_sweep.interval`, until the task is dropped.
+pub async fn run_sweeper(app: App) {
+    let sweep = app.config.registry_sweep.clone();
+    crate::background::every(sweep.interval, || async {
+        let now = app.clock.now();
+        match lifecycle::apply_lifecycle_policies(&app, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(images = n, "lifecycle policies expired images"),
+            Err(e) => tracing::warn!(error = %e, "could not apply lifecycle policies"),
+        }
+        match gc::collect_garbage(&app, now, &sweep).await {
+            Ok(report) if report.is_empty() => {}
+            Ok(report) => tracing::info!(?report, "registry garbage collected"),
+            Err(e) => tracing::warn!(error = %e, "could not collect registry garbage"),
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]
@@ -251,6 +282,14 @@ mod tests {
         assert_eq!(
             e("/v2/a/blobs/uploads/u1"),
             Some(Endpoint::Upload("a".into(), "u1".into()))
+        );
+        assert_eq!(
+            e("/v2/a/b/referrers/sha256:00"),
+            Some(Endpoint::Referrers("a/b".into(), "sha256:00".into()))
+        );
+        assert_eq!(
+            e("/v2/x/referrers/manifests/v1"),
+            Some(Endpoint::Manifest("x/referrers".into(), "v1".into()))
         );
         assert_eq!(e("/v2/a/other/x"), None);
         assert_eq!(e("/v3/a"), None);

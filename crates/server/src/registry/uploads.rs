@@ -71,8 +71,25 @@ fn checked_digest(digest: Option<String>) -> Result<String, OciError> {
     }
 }
 
-/// Links `digest` (of `size` bytes) into the repository, ending `session` if given.
-async fn link(r: &Req<'_>, digest: &str, size: u64, session: Option<&str>) -> Result<(), OciError> {
+/// What [`link`] did.
+#[derive(Debug, PartialEq, Eq)]
+enum Linked {
+    Done,
+    /// The repository a mount takes the blob from no longer holds it.
+    SourceGone,
+}
+
+/// Links `digest` (of `size` bytes) into the repository, ending `session` if given. A mount
+/// names the link it copies (`source`): the copy is written only while that link stands, so
+/// garbage collection, which removes a blob only once no link names it, never removes a
+/// blob a mount is linking.
+async fn link(
+    r: &Req<'_>,
+    digest: &str,
+    size: u64,
+    session: Option<&str>,
+    source: Option<&str>,
+) -> Result<Linked, OciError> {
     let repo_key = keys::repository(&r.region, &r.name);
     let link_key = keys::blob_link(&r.region, &r.name, digest);
     let linked = r
@@ -80,9 +97,15 @@ async fn link(r: &Req<'_>, digest: &str, size: u64, session: Option<&str>) -> Re
         .db
         .transact(|db| {
             let Some(repo) = db.get::<RepositoryRecord>(&repo_key) else {
-                return Ok((Writes::new(), false));
+                return Ok((Writes::new(), None));
             };
             let mut writes = Writes::new().expect_unchanged(&repo);
+            if let Some(source) = source {
+                match db.get::<BlobLink>(source) {
+                    Some(link) => writes = writes.expect_unchanged(&link),
+                    None => return Ok((Writes::new(), Some(Linked::SourceGone))),
+                }
+            }
             if let Some(id) = session {
                 writes = writes.delete(&keys::upload(&r.region, id));
             }
@@ -98,17 +121,15 @@ async fn link(r: &Req<'_>, digest: &str, size: u64, session: Option<&str>) -> Re
                     )
                 }
             }
-            Ok((writes, true))
+            Ok((writes, Some(Linked::Done)))
         })
         .await?;
-    if linked {
-        Ok(())
-    } else {
-        Err(OciError::name_unknown(format!(
+    linked.ok_or_else(|| {
+        OciError::name_unknown(format!(
             "the repository '{}' was deleted during the upload",
             r.name
-        )))
-    }
+        ))
+    })
 }
 
 /// Verifies and stores the staged bytes of `id` as `digest`, then links the blob.
@@ -128,7 +149,7 @@ async fn complete(
             return Err(OciError::from(e).with_detail(json!({ "digest": digest })));
         }
     };
-    link(r, digest, size, session).await?;
+    link(r, digest, size, session, None).await?;
     Ok(created(r, digest))
 }
 
@@ -137,18 +158,17 @@ async fn mount(r: &Req<'_>, digest: &str, from: &str) -> Result<Option<Response>
     if !is_valid_digest(digest) || !is_valid_repository_name(from) {
         return Ok(None);
     }
-    let Some(source) = r
-        .app
-        .db
-        .get::<BlobLink>(&keys::blob_link(&r.region, from, digest))
-    else {
+    let source_key = keys::blob_link(&r.region, from, digest);
+    let Some(source) = r.app.db.get::<BlobLink>(&source_key) else {
         return Ok(None);
     };
     if r.app.blobs.size(digest).await?.is_none() {
         return Ok(None);
     }
-    link(r, digest, source.value.size, None).await?;
-    Ok(Some(created(r, digest)))
+    match link(r, digest, source.value.size, None, Some(&source_key)).await? {
+        Linked::Done => Ok(Some(created(r, digest))),
+        Linked::SourceGone => Ok(None),
+    }
 }
 
 pub async fn start(r: &Req<'_>, uri: &axum::http::Uri, body: Body) -> Result<Response, OciError> {
