@@ -212,6 +212,8 @@ impl Runtime for Docker {
                 cpu_shares: spec.cpu_shares,
                 memory: spec.memory_bytes,
                 memory_reservation: spec.memory_reservation_bytes,
+                memory_swap: spec.memory_swap_bytes,
+                memory_swappiness: spec.swappiness,
                 binds: non_empty(spec.binds.clone()),
                 volumes_from: non_empty(spec.volumes_from.clone()),
                 links: non_empty(spec.links.clone()),

@@ -48,6 +48,11 @@ pub struct ContainerSpec {
     pub memory_bytes: Option<i64>,
     /// Soft limit.
     pub memory_reservation_bytes: Option<i64>,
+    /// Memory plus swap the container may use (Docker's `--memory-swap`); `None` leaves the
+    /// host's default.
+    pub memory_swap_bytes: Option<i64>,
+    /// The kernel's swappiness for the container, 0–100.
+    pub swappiness: Option<i64>,
     pub health_check: Option<HealthCheckSpec>,
     /// Mounts, `SOURCE:CONTAINER_PATH[:ro]`: a host path or a volume name as the source.
     pub binds: Vec<String>,

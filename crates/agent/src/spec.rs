@@ -5,7 +5,8 @@
 //! shares, at least 2 as in ECS), memory (→ hard limit), memoryReservation (→ soft limit),
 //! networkMode bridge/host/none, extraHosts, dnsServers, dnsSearchDomains, ulimits,
 //! readonlyRootFilesystem, privileged (only on an agent started with `--allow-privileged`),
-//! linuxParameters initProcessEnabled / capabilities / sharedMemorySize / tmpfs, links (bridge
+//! linuxParameters initProcessEnabled / capabilities / sharedMemorySize / tmpfs / maxSwap /
+//! swappiness, links (bridge
 //! mode), volumes and mountPoints (host `sourcePath` bind mounts; `dockerVolumeConfiguration`
 //! with scope `task` — made for the task, removed at its cleanup — or `shared`, made when
 //! missing only with `autoprovision`; a volume with neither is an empty task volume),
@@ -14,9 +15,8 @@
 //! retries 3, startPeriod 0), and the containerOverrides command, environment, cpu, memory and
 //! memoryReservation. The engine honours dependsOn (with startTimeout; links and volumesFrom
 //! wait for START), restartPolicy and stopTimeout. Not yet: environmentFiles, secrets,
-//! repositoryCredentials, logConfiguration.secretOptions, linuxParameters devices / maxSwap /
-//! swappiness, dockerSecurityOptions, systemControls, disableNetworking, interactive,
-//! pseudoTerminal, EFS and FSx volumes (refused), containerPortRange (refused).
+//! repositoryCredentials, logConfiguration.secretOptions, linuxParameters devices,
+//! dockerSecurityOptions, systemControls, disableNetworking, interactive, pseudoTerminal, EFS and FSx volumes (refused), containerPortRange (refused).
 
 use std::time::Duration;
 
@@ -372,6 +372,12 @@ pub fn container_spec(
         cpu_shares: Some(i64::from(cpu).max(MIN_CPU_SHARES)),
         memory_bytes: memory.map(|m| i64::from(m) * MIB),
         memory_reservation_bytes: reservation.map(|m| i64::from(m) * MIB),
+        // ECS: maxSwap MiB of swap on top of the hard limit (0: none); omitted, the host's.
+        memory_swap_bytes: linux
+            .and_then(|l| l.max_swap)
+            .zip(memory)
+            .map(|(swap, m)| (i64::from(m) + i64::from(swap)) * MIB),
+        swappiness: linux.and_then(|l| l.swappiness).map(i64::from),
         health_check: container
             .health_check
             .as_ref()
@@ -527,7 +533,7 @@ mod tests {
     fn maps_host_and_linux_settings_mounts_links_logs_and_health_checks() {
         let mut definition = definition(json!([
             {"name": "data", "image": "x", "essential": false},
-            {"name": "app", "image": "x",
+            {"name": "app", "image": "x", "memory": 128,
              "links": ["data:db", "data"],
              "volumesFrom": [{"sourceContainer": "data", "readOnly": true}],
              "mountPoints": [{"sourceVolume": "logs", "containerPath": "/logs"},
@@ -538,7 +544,7 @@ mod tests {
              "readonlyRootFilesystem": true,
              "linuxParameters": {"initProcessEnabled": true,
                                  "capabilities": {"add": ["NET_ADMIN"], "drop": ["MKNOD"]},
-                                 "sharedMemorySize": 128,
+                                 "sharedMemorySize": 128, "maxSwap": 64, "swappiness": 10,
                                  "tmpfs": [{"containerPath": "/run", "size": 64, "mountOptions": ["noexec"]}]},
              "logConfiguration": {"logDriver": "syslog", "options": {"tag": "app"}},
              "healthCheck": {"command": ["CMD-SHELL", "test -f /ok"], "interval": 5,
@@ -588,6 +594,10 @@ mod tests {
             }]
         );
         assert!(spec.readonly_root_filesystem && spec.init && !spec.privileged);
+        assert_eq!(
+            (spec.memory_swap_bytes, spec.swappiness),
+            (Some(192 * MIB), Some(10))
+        );
         assert_eq!(
             (spec.cap_add.as_slice(), spec.cap_drop.as_slice()),
             (&["NET_ADMIN".to_owned()][..], &["MKNOD".to_owned()][..])
