@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::control::{ContainerStateChange, ControlPlane, TaskStateChange};
+use crate::env_files;
 use crate::images::Images;
 use crate::ports::PortPicker;
 use crate::runtime::{ContainerInfo, ContainerState, PortBinding, Runtime, RuntimeError, labels};
@@ -707,6 +708,8 @@ impl TaskRun {
             let mut spec =
                 container_spec(&self.task, &self.definition, definition, &self.placement())
                     .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+            let from_files = env_files::load(&self.task, definition).await?;
+            env_files::merge_under(&mut spec.environment, from_files);
             self.pull_started_at.get_or_insert_with(now);
             let auth = self
                 .control

@@ -14,6 +14,7 @@
 pub mod control;
 pub mod docker;
 pub mod engine;
+pub mod env_files;
 pub mod images;
 pub mod mock;
 pub mod ports;

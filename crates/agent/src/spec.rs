@@ -1,22 +1,23 @@
 //! A task definition's container, with the task's overrides, turned into a [`ContainerSpec`].
 //!
 //! Honoured: image, entryPoint, command, environment, workingDirectory, user, dockerLabels,
-//! hostname, portMappings (tcp/udp; `hostPort` 0 or absent asks for a dynamic port), cpu (→ CPU
-//! shares, at least 2 as in ECS), memory (→ hard limit), memoryReservation (→ soft limit),
-//! networkMode bridge/host/none, extraHosts, dnsServers, dnsSearchDomains, ulimits,
-//! readonlyRootFilesystem, privileged (only on an agent started with `--allow-privileged`),
-//! linuxParameters initProcessEnabled / capabilities / sharedMemorySize / tmpfs / maxSwap /
-//! swappiness, links (bridge
-//! mode), volumes and mountPoints (host `sourcePath` bind mounts; `dockerVolumeConfiguration`
-//! with scope `task` — made for the task, removed at its cleanup — or `shared`, made when
-//! missing only with `autoprovision`; a volume with neither is an empty task volume),
-//! volumesFrom, readOnly, logConfiguration (Docker's own drivers; awslogs and awsfirelens are
-//! refused), healthCheck (CMD / CMD-SHELL with ECS's defaults: interval 30 s, timeout 5 s,
-//! retries 3, startPeriod 0), and the containerOverrides command, environment, cpu, memory and
+//! hostname, environmentFiles (read by [`crate::env_files`]), portMappings (tcp/udp; `hostPort`
+//! 0 or absent asks for a dynamic port), cpu (→ CPU shares, at least 2 as in ECS), memory (→
+//! hard limit), memoryReservation (→ soft limit), networkMode bridge/host/none, extraHosts,
+//! dnsServers, dnsSearchDomains, ulimits, readonlyRootFilesystem, privileged (only on an agent
+//! started with `--allow-privileged`), linuxParameters initProcessEnabled / capabilities /
+//! sharedMemorySize / tmpfs / maxSwap / swappiness, links (bridge mode), volumes and
+//! mountPoints (host `sourcePath` bind mounts; `dockerVolumeConfiguration` with scope `task` —
+//! made for the task, removed at its cleanup — or `shared`, made when missing only with
+//! `autoprovision`; a volume with neither is an empty task volume), volumesFrom, readOnly,
+//! logConfiguration (Docker's own drivers; awslogs and awsfirelens are refused), healthCheck
+//! (CMD / CMD-SHELL with ECS's defaults: interval 30 s, timeout 5 s, retries 3, startPeriod 0),
+//! and the containerOverrides command, environment, environmentFiles, cpu, memory and
 //! memoryReservation. The engine honours dependsOn (with startTimeout; links and volumesFrom
-//! wait for START), restartPolicy and stopTimeout. Not yet: environmentFiles, secrets,
-//! repositoryCredentials, logConfiguration.secretOptions, linuxParameters devices,
-//! dockerSecurityOptions, systemControls, disableNetworking, interactive, pseudoTerminal, EFS and FSx volumes (refused), containerPortRange (refused).
+//! wait for START), restartPolicy and stopTimeout. Not yet: secrets, repositoryCredentials,
+//! logConfiguration.secretOptions, linuxParameters devices, dockerSecurityOptions,
+//! systemControls, disableNetworking, interactive, pseudoTerminal, EFS and FSx volumes
+//! (refused), containerPortRange (refused).
 
 use std::time::Duration;
 

@@ -457,7 +457,7 @@ fn a_service_runs_an_image_the_agent_pulls_from_berths_registry() {
             "--task-definition",
             &definition,
             "--desired-count",
-            "2",
+            "5",
         ])
         .ok();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -466,7 +466,7 @@ fn a_service_runs_an_image_the_agent_pulls_from_berths_registry() {
             .aws(&["ecs", "describe-services", "--services", "seed-web"])
             .ok()["services"][0]
             .clone();
-        if s["runningCount"] == 2 && s["deployments"][0]["rolloutState"] == "COMPLETED" {
+        if s["runningCount"] == 5 && s["deployments"][0]["rolloutState"] == "COMPLETED" {
             break s;
         }
         assert!(
@@ -480,6 +480,7 @@ fn a_service_runs_an_image_the_agent_pulls_from_berths_registry() {
     let tasks = berth
         .aws(&["ecs", "list-tasks", "--service-name", "seed-web"])
         .ok();
+    assert_eq!(strings(&tasks["taskArns"]).len(), 5, "{tasks}");
     for task in strings(&tasks["taskArns"]) {
         let t = describe(&berth, &task);
         let binding = &t["containers"][0]["networkBindings"][0];
@@ -494,4 +495,128 @@ fn a_service_runs_an_image_the_agent_pulls_from_berths_registry() {
         .aws(&["ecs", "delete-service", "--service", "seed-web", "--force"])
         .ok();
     docker(&["rmi", "-f", &image]);
+}
+
+#[test]
+fn a_container_past_its_memory_limit_is_oom_killed_and_the_reason_says_so() {
+    let (berth, cleanup) = up_with_agent();
+    // dd's one 64 MiB block does not fit in 16 MiB (maxSwap 0: no swap to spill into).
+    let definition = register(
+        &berth,
+        &cleanup,
+        "hog",
+        serde_json::json!({
+            "name": "hog", "image": IMAGE, "memory": 16, "essential": true,
+            "linuxParameters": {"maxSwap": 0},
+            "command": ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+        }),
+    );
+    let task = run_task(&berth, &definition);
+    let stopped = wait_until(&berth, &task, "STOPPED", |t| t["lastStatus"] == "STOPPED");
+    assert_eq!(
+        stopped["stopCode"], "EssentialContainerExited",
+        "{stopped:#}"
+    );
+    let container = only(&stopped, "containers");
+    assert_eq!(container["exitCode"], 137, "{stopped:#}");
+    assert_eq!(
+        container["reason"], "OutOfMemoryError: Container killed due to memory usage",
+        "{stopped:#}"
+    );
+}
+
+/// The containers Docker holds for this test run, as (id, running).
+fn test_containers(cleanup: &Cleanup) -> Vec<(String, bool)> {
+    let filter = format!("label={TEST_LABEL}={}", cleanup.0);
+    let out = docker(&[
+        "ps",
+        "-a",
+        "--no-trunc",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.ID}} {{.State}}",
+    ]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(id, state)| (id.to_owned(), state == "running"))
+        .collect()
+}
+
+/// kill -9 of Berth (server and in-process agent) while 10 tasks run; one container dies
+/// while it is down. After the restart the agent adopts the nine that still run (same
+/// container IDs, nothing started twice) and reports the dead one STOPPED with its exit code.
+#[test]
+fn after_kill_9_the_agent_adopts_its_containers_and_reports_the_one_that_died() {
+    let (mut berth, cleanup) = up_with_agent();
+    let definition = register(
+        &berth,
+        &cleanup,
+        "fleet",
+        serde_json::json!({
+            "name": "web", "image": IMAGE, "memory": 16, "essential": true, "stopTimeout": 1,
+            "command": ["httpd", "-f", "-p", "8080"],
+            "portMappings": [{"containerPort": 8080, "hostPort": 0}],
+        }),
+    );
+    let out = berth
+        .aws(&[
+            "ecs",
+            "run-task",
+            "--task-definition",
+            &definition,
+            "--count",
+            "10",
+        ])
+        .ok();
+    assert_eq!(out["failures"], serde_json::json!([]), "{out}");
+    let tasks: Vec<String> = out["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["taskArn"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(tasks.len(), 10);
+    let runtime_ids: Vec<String> = tasks
+        .iter()
+        .map(|t| {
+            let running = wait_for(&berth, t, "RUNNING");
+            only(&running, "containers")["runtimeId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+
+    berth.kill9();
+    let victim = &runtime_ids[0];
+    assert!(docker(&["kill", victim]).status.success());
+    berth.start_again();
+
+    let died = wait_until(&berth, &tasks[0], "STOPPED", |t| {
+        t["lastStatus"] == "STOPPED"
+    });
+    let container = only(&died, "containers");
+    assert_eq!(container["runtimeId"], victim.as_str(), "{died:#}");
+    assert_eq!(container["exitCode"], 137, "{died:#}");
+    assert_eq!(died["stopCode"], "EssentialContainerExited", "{died:#}");
+    for (task, id) in tasks.iter().zip(&runtime_ids).skip(1) {
+        let t = describe(&berth, task);
+        assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
+        assert_eq!(only(&t, "containers")["runtimeId"], id.as_str(), "{t:#}");
+    }
+    // A few of the agent's reconciliations later, still nothing started twice.
+    std::thread::sleep(Duration::from_secs(3));
+    let held = test_containers(&cleanup);
+    assert_eq!(
+        held.len(),
+        10,
+        "one container per task, none added: {held:?}"
+    );
+    let mut running: Vec<&String> = held.iter().filter(|(_, r)| *r).map(|(id, _)| id).collect();
+    running.sort();
+    let mut expected: Vec<&String> = runtime_ids.iter().skip(1).collect();
+    expected.sort();
+    assert_eq!(running, expected);
 }
