@@ -175,6 +175,25 @@ impl Runtime for Docker {
         }
     }
 
+    async fn remove_image(&self, image: &str) -> Result<(), RuntimeError> {
+        // Without force Docker refuses (409) while any container uses the image.
+        match self
+            .client
+            .remove_image(
+                &with_tag(image),
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+        {
+            Ok(_)
+            | Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         let bridge = spec.network_mode == "bridge";
         let exposed: HashMap<String, HashMap<(), ()>> = spec

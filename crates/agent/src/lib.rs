@@ -26,13 +26,13 @@ pub mod spec;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_client::{Client, ClientError, Credentials};
 
 use crate::control::HttpControlPlane;
 use crate::engine::{Engine, EngineConfig};
-use crate::images::{Images, PullBehavior};
+use crate::images::{CleanupPolicy, Images, PullBehavior};
 use crate::ports::PortPicker;
 use crate::register::{AgentState, Registration};
 use crate::resources::HostResources;
@@ -87,6 +87,8 @@ pub struct AgentConfig {
     pub allow_privileged: bool,
     /// When images are pulled (ECS_IMAGE_PULL_BEHAVIOR).
     pub pull_behavior: PullBehavior,
+    /// When the images the agent pulled are removed again.
+    pub image_cleanup: CleanupPolicy,
 }
 
 /// Why the agent cannot go on.
@@ -218,6 +220,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
     };
     // Stops calling in when the agent stops.
     let _heartbeat = AbortOnDrop(heartbeat);
+    let images = Arc::new(Images::new(config.pull_behavior));
     let engine_config = EngineConfig {
         cluster: config.cluster.clone(),
         container_instance_arn: instance_arn,
@@ -226,8 +229,19 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         probe: ports::is_free,
         task_cleanup_wait: config.task_cleanup_wait,
         allow_privileged: config.allow_privileged,
-        images: Arc::new(Images::new(config.pull_behavior)),
+        images: images.clone(),
     };
+    let _image_cleanup = config.image_cleanup.interval.map(|every| {
+        let (images, runtime, policy) = (images.clone(), runtime.clone(), config.image_cleanup);
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                images
+                    .sweep(runtime.as_ref(), &policy, Instant::now())
+                    .await;
+            }
+        }))
+    });
     let mut engine = loop {
         match Engine::new(
             runtime.clone(),

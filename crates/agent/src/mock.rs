@@ -54,6 +54,11 @@ impl Mock {
         self.state().cached.insert(image.to_owned());
     }
 
+    /// Whether `image` is in the local cache.
+    pub fn is_cached(&self, image: &str) -> bool {
+        self.state().cached.contains(image)
+    }
+
     /// Lets `image` be pulled.
     pub fn allow_pull(&self, image: &str) {
         self.state().pullable.insert(image.to_owned());
@@ -124,6 +129,21 @@ impl Runtime for Mock {
 
     async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
         Ok(self.state().cached.contains(image))
+    }
+
+    async fn remove_image(&self, image: &str) -> Result<(), RuntimeError> {
+        let mut state = self.state();
+        if state
+            .containers
+            .values()
+            .any(|(spec, _)| spec.image == image)
+        {
+            return Err(RuntimeError::Failed(format!(
+                "conflict: unable to remove {image}: a container uses it"
+            )));
+        }
+        state.cached.remove(image);
+        Ok(())
     }
 
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {

@@ -165,6 +165,9 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> Result<(), RuntimeError>;
     /// Whether `image` is in the local image cache.
     async fn has_image(&self, image: &str) -> Result<bool, RuntimeError>;
+    /// Removes `image` from the local cache unless a container (running or not) uses it; a
+    /// missing image is not an error.
+    async fn remove_image(&self, image: &str) -> Result<(), RuntimeError>;
     /// Creates (does not start) a container; returns its id.
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
     async fn start(&self, id: &str) -> Result<(), RuntimeError>;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::control_plane_args::ControlPlaneArgs;
 use anyhow::Context;
 use berth_agent::AgentConfig;
-use berth_agent::images::PullBehavior;
+use berth_agent::images::{CleanupPolicy, PullBehavior};
 use berth_agent::ports::{DEFAULT_RANGE, DEFAULT_RESERVED, parse_range};
 use berth_client::Credentials;
 use clap::Args;
@@ -66,6 +66,18 @@ pub struct AgentArgs {
     /// once, or prefer-cached.
     #[arg(long, env = "ECS_IMAGE_PULL_BEHAVIOR", default_value = "default")]
     image_pull_behavior: PullBehavior,
+    /// How often images the agent pulled and no task uses are looked for and removed.
+    #[arg(long, env = "ECS_IMAGE_CLEANUP_INTERVAL", default_value = "30m", value_parser = parse_duration)]
+    image_cleanup_interval: Duration,
+    /// An image is removed only once no task has asked for it for this long.
+    #[arg(long, env = "ECS_IMAGE_MINIMUM_CLEANUP_AGE", default_value = "1h", value_parser = parse_duration)]
+    image_minimum_cleanup_age: Duration,
+    /// At most this many images are removed per cleanup.
+    #[arg(long, env = "ECS_NUM_IMAGES_DELETE_PER_CYCLE", default_value_t = 5)]
+    images_deleted_per_cycle: usize,
+    /// Never remove images.
+    #[arg(long, env = "ECS_DISABLE_IMAGE_CLEANUP")]
+    disable_image_cleanup: bool,
 }
 
 /// The agent's default wait before a stopped task's containers are removed (ECS's 3 h).
@@ -122,6 +134,10 @@ impl AgentArgs {
             .collect::<anyhow::Result<_>>()?;
         let dynamic_ports = parse_range(&self.dynamic_port_range).map_err(anyhow::Error::msg)?;
         anyhow::ensure!(self.stop_timeout >= 1, "--stop-timeout: at least 1 second");
+        anyhow::ensure!(
+            self.image_cleanup_interval >= Duration::from_secs(1),
+            "--image-cleanup-interval: at least 1s"
+        );
         let credentials = self.control_plane.credentials();
         let ControlPlaneArgs { server, region, .. } = self.control_plane;
         Ok(AgentConfig {
@@ -150,6 +166,11 @@ impl AgentArgs {
             task_cleanup_wait: self.task_cleanup_wait,
             allow_privileged: self.allow_privileged,
             pull_behavior: self.image_pull_behavior,
+            image_cleanup: CleanupPolicy {
+                interval: (!self.disable_image_cleanup).then_some(self.image_cleanup_interval),
+                minimum_age: self.image_minimum_cleanup_age,
+                per_cycle: self.images_deleted_per_cycle,
+            },
         })
     }
 }
@@ -183,6 +204,7 @@ pub fn local(
         task_cleanup_wait: DEFAULT_TASK_CLEANUP_WAIT,
         allow_privileged: false,
         pull_behavior: PullBehavior::Default,
+        image_cleanup: CleanupPolicy::default(),
     }
 }
 
