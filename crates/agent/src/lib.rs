@@ -165,6 +165,15 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         berth_model::elbv2::data_plane::HOST_ADDRESS_ATTRIBUTE.to_owned(),
         config.host_address.clone(),
     ));
+    // The server gives every instance Berth's other capabilities.
+    if config.allow_privileged {
+        attributes.extend(
+            berth_model::task_definition::berth_capabilities(true)
+                .into_iter()
+                .filter(|c| c.ends_with(".privileged-container"))
+                .map(|c| (c, String::new())),
+        );
+    }
     attributes.extend(config.attributes.iter().cloned());
     let registration = Registration {
         cluster: &config.cluster,

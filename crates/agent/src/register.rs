@@ -91,7 +91,11 @@ fn registration_body(r: &Registration<'_>, previous: Option<&str>) -> Value {
     let attributes: Vec<Value> = r
         .attributes
         .iter()
-        .map(|(name, value)| json!({"name": name, "value": value}))
+        .map(|(name, value)| match value.as_str() {
+            // A capability: a name without a value.
+            "" => json!({"name": name}),
+            value => json!({"name": name, "value": value}),
+        })
         .collect();
     let mut body = json!({
         "cluster": r.cluster,

@@ -59,6 +59,8 @@ fn register_web(berth: &Berth, family: &str) -> Value {
         .ok()
 }
 
+/// Registers an instance as an agent would; it claims the awslogs logging driver (which
+/// Berth's own agent lacks), so `web`, which logs with it, can be placed there.
 fn register_instance(berth: &Berth, cluster: &str) -> Value {
     let out = berth
         .aws(&[
@@ -68,6 +70,8 @@ fn register_instance(berth: &Berth, cluster: &str) -> Value {
             cluster,
             "--total-resources",
             TOTAL_RESOURCES,
+            "--attributes",
+            "name=com.amazonaws.ecs.capability.logging-driver.awslogs",
         ])
         .ok();
     out["containerInstance"].clone()

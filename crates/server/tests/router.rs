@@ -257,11 +257,15 @@ async fn task_definitions_count_revisions_and_echo_what_was_sent() {
     );
 }
 
-/// Registers an instance of `memory` MiB in cluster `c` with the given attributes; its ARN.
+/// Registers an instance of `memory` MiB in cluster `c` with the given attributes (an empty
+/// value: a capability, without one); its ARN.
 async fn instance_with(h: &Harness, memory: i64, attributes: &[(&str, &str)]) -> String {
     let attributes: Vec<Value> = attributes
         .iter()
-        .map(|(n, v)| json!({"name": n, "value": v}))
+        .map(|(n, v)| match *v {
+            "" => json!({"name": n}),
+            v => json!({"name": n, "value": v}),
+        })
         .collect();
     let out = h
         .ok(
@@ -452,6 +456,53 @@ async fn run_task_follows_placement_strategies_and_constraints() {
         .as_i64()
         .unwrap();
     assert!(memory_left < 100, "{described}");
+}
+
+#[tokio::test]
+async fn tasks_go_only_where_their_required_attributes_are() {
+    let h = harness().await;
+    h.ok("CreateCluster", json!({"clusterName": "c"})).await;
+    let plain = instance_with(&h, 1000, &[]).await;
+    h.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "root", "containerDefinitions": [
+            {"name": "app", "image": "x", "memory": 64, "privileged": true,
+             "healthCheck": {"command": ["CMD", "true"]}, "dependsOn": []}]}),
+    )
+    .await;
+    h.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "plain", "containerDefinitions": [
+            {"name": "app", "image": "x", "memory": 64, "memoryReservation": 32,
+             "healthCheck": {"command": ["CMD", "true"]}, "stopTimeout": 5,
+             "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "1m"}}}]}),
+    )
+    .await;
+    // Everything a Berth agent can run places on an instance registered without attributes.
+    let out = run(&h, json!({"taskDefinition": "plain"})).await;
+    assert_eq!(instances_of(&out), [plain.clone()], "{out}");
+    // A privileged container needs an instance whose agent allows it.
+    let out = run(&h, json!({"taskDefinition": "root"})).await;
+    assert_eq!(
+        reasons(&out),
+        [(plain.clone(), "ATTRIBUTE".to_string())],
+        "{out}"
+    );
+    assert!(
+        out["failures"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("com.amazonaws.ecs.capability.privileged-container"),
+        "{out}"
+    );
+    let allowing = instance_with(
+        &h,
+        1000,
+        &[("com.amazonaws.ecs.capability.privileged-container", "")],
+    )
+    .await;
+    let out = run(&h, json!({"taskDefinition": "root"})).await;
+    assert_eq!(instances_of(&out), [allowing], "{out}");
 }
 
 #[tokio::test]

@@ -34,7 +34,7 @@ pub use crate::common::{
     TargetType, TransportProtocol,
 };
 
-pub use normalize::{compatibilities, requires_attributes};
+pub use normalize::{berth_capabilities, compatibilities, requires_attributes};
 pub use units::{parse_cpu_units, parse_memory_mib};
 pub use validate::{MAX_CONTAINERS, validate};
 

@@ -129,6 +129,39 @@ pub fn compatibilities(spec: &TaskDefinitionSpec) -> Vec<Compatibility> {
 
 const DOCKER_API: &str = "com.amazonaws.ecs.capability.docker-remote-api.";
 
+/// The capabilities a Berth container instance has: what its agent can run of the features
+/// [`requires_attributes`] derives. Docker remote API versions 1.17–1.25, Docker's own logging
+/// drivers, container health checks, container ordering, environment files, the `local`
+/// volume driver, registry authentication, and privileged containers only where the agent
+/// allows them. Not: task IAM roles, awsvpc, awslogs, FireLens, EFS, secrets,
+/// repositoryCredentials, PID/IPC sharing, container port ranges, volume plugins.
+pub fn berth_capabilities(allow_privileged: bool) -> Vec<String> {
+    let api = (17..=25).map(|minor| format!("{DOCKER_API}1.{minor}"));
+    let logging = [
+        "json-file",
+        "syslog",
+        "journald",
+        "gelf",
+        "fluentd",
+        "splunk",
+    ]
+    .map(|d| format!("com.amazonaws.ecs.capability.logging-driver.{d}"));
+    let features = [
+        "ecs.capability.container-health-check",
+        "ecs.capability.container-ordering",
+        "ecs.capability.env-files.s3",
+        "ecs.capability.docker-plugin.local",
+        "com.amazonaws.ecs.capability.ecr-auth",
+    ]
+    .map(str::to_owned);
+    let privileged =
+        allow_privileged.then(|| "com.amazonaws.ecs.capability.privileged-container".to_owned());
+    api.chain(logging)
+        .chain(features)
+        .chain(privileged)
+        .collect()
+}
+
 /// The container-instance attributes a task of this definition needs, derived as ECS does from
 /// the features it uses, sorted by name (ECS's own order is unspecified) and deduplicated:
 ///

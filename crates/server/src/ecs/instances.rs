@@ -20,6 +20,7 @@ use berth_model::common::{Attribute, Failure, validate_attribute, validate_tags}
 use berth_model::container_instance::{
     ContainerInstance, ContainerInstanceStatus, validate_total_resources,
 };
+use berth_model::task_definition::berth_capabilities;
 
 /// Running and pending tasks placed on an instance.
 pub fn task_counts(db: &Db, instance_arn: &str) -> (i32, i32) {
@@ -128,21 +129,18 @@ pub async fn register(
     })
 }
 
-/// Attributes every registered instance carries unless the registration overrides them.
+/// Attributes every registered instance carries unless the registration overrides them: the
+/// OS and the capabilities of a Berth agent (an agent that allows privileged containers adds
+/// that one).
 fn default_attributes() -> Vec<Attribute> {
-    [
-        "com.amazonaws.ecs.capability.docker-remote-api.1.17",
-        "com.amazonaws.ecs.capability.docker-remote-api.1.18",
-        "ecs.capability.container-health-check",
-        "ecs.capability.task-eni",
-    ]
-    .into_iter()
-    .map(|name| Attribute::new(name, None))
-    .chain([
-        Attribute::new("ecs.os-type", Some("linux".into())),
-        Attribute::new("ecs.os-family", Some("LINUX".into())),
-    ])
-    .collect()
+    berth_capabilities(false)
+        .into_iter()
+        .map(|name| Attribute::new(name, None))
+        .chain([
+            Attribute::new("ecs.os-type", Some("linux".into())),
+            Attribute::new("ecs.os-family", Some("LINUX".into())),
+        ])
+        .collect()
 }
 
 fn merge_attributes(mut current: Vec<Attribute>, updates: &[Attribute]) -> Vec<Attribute> {

@@ -249,11 +249,7 @@ pub fn plan_tasks(
             params.strategies.clone()
         },
         constraints,
-        // Not the definition's `requiresAttributes` yet: instances register with only the
-        // default attributes of `instances.rs`, which lack most capabilities those derive
-        // (docker-remote-api 1.19+, logging drivers, container-ordering, …), so enforcing them
-        // would refuse the seeds' task definitions.
-        required_attributes: Vec::new(),
+        required_attributes: d.requires_attributes.clone(),
         seed: plan_seed(),
     };
     let mut writes = Writes::new();
