@@ -217,11 +217,30 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         instance_arn.clone(),
     ));
     let heartbeat = {
-        let control = control.clone();
+        let (control, runtime) = (control.clone(), runtime.clone());
         tokio::spawn(async move {
+            let mut docker_down = false;
             loop {
-                if let Err(e) = control.heartbeat().await {
-                    tracing::warn!("could not call in to the control plane: {e}");
+                // Without Docker the agent cannot start tasks: it stops calling in, so the
+                // server counts the instance disconnected and places nothing on it.
+                match runtime.version().await {
+                    Err(e) => {
+                        if !docker_down {
+                            tracing::error!(
+                                "Docker does not answer ({e}); this instance takes no new tasks until it does"
+                            );
+                        }
+                        docker_down = true;
+                    }
+                    Ok(_) => {
+                        if docker_down {
+                            tracing::info!("Docker answers again");
+                        }
+                        docker_down = false;
+                        if let Err(e) = control.heartbeat().await {
+                            tracing::warn!("could not call in to the control plane: {e}");
+                        }
+                    }
                 }
                 tokio::time::sleep(HEARTBEAT_INTERVAL).await;
             }
