@@ -16,6 +16,7 @@ pub mod docker;
 pub mod engine;
 pub mod env_files;
 pub mod images;
+pub mod join;
 pub mod mock;
 pub mod ports;
 pub mod register;
@@ -55,7 +56,10 @@ impl Drop for AbortOnDrop {
 pub struct AgentConfig {
     /// The control plane, `http://HOST:PORT`.
     pub endpoint: String,
-    pub credentials: Credentials,
+    /// The key pair to sign with; with a join token instead, the agent obtains its own.
+    pub credentials: Option<Credentials>,
+    /// A join token (`berth token create`) to trade for a key pair on the first start.
+    pub join_token: Option<String>,
     pub region: String,
     pub cluster: String,
     /// Where the agent keeps its state file.
@@ -110,7 +114,7 @@ pub enum AgentError {
     State(String),
 }
 
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Connects to Docker, retrying with a plain-words warning while it cannot be reached.
 async fn connect_docker() -> (docker::Docker, String) {
@@ -137,17 +141,33 @@ async fn connect_docker() -> (docker::Docker, String) {
 /// Runs the agent until the future is dropped: waits for Docker, registers, then reconciles
 /// every `poll_interval`. Returns only on an error the agent cannot get past by retrying.
 pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
-    let client = Client::new(&config.endpoint, config.credentials.clone(), &config.region)
-        .map_err(|e| AgentError::Config(e.to_string()))?;
     let resources = HostResources::detect(config.reserved_memory_mib, &config.reserved_ports)
         .map_err(AgentError::Config)?;
     let mut state = AgentState::load(&config.data_dir).map_err(AgentError::State)?;
     if state.cluster != config.cluster {
         state = AgentState {
             cluster: config.cluster.clone(),
-            container_instance_arn: None,
+            ..AgentState::default()
         };
     }
+    let credentials = match (&config.join_token, &state.joined_key, &config.credentials) {
+        (Some(_), Some(key), _) => key.clone().into(),
+        (Some(token), None, _) => {
+            let key = join::join(&config.endpoint, &config.region, token, &config.cluster).await?;
+            state.joined_key = Some(key.clone());
+            state.save(&config.data_dir).map_err(AgentError::State)?;
+            tracing::info!(access_key_id = %key.access_key_id, "joined with the token");
+            key.into()
+        }
+        (None, _, Some(credentials)) => credentials.clone(),
+        (None, _, None) => {
+            return Err(AgentError::Config(
+                "the agent needs credentials: a join token (--token, from `berth token create`) or a key pair (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".into(),
+            ));
+        }
+    };
+    let client = Client::new(&config.endpoint, credentials, &config.region)
+        .map_err(|e| AgentError::Config(e.to_string()))?;
     let (docker, docker_version) = connect_docker().await;
     let mut attributes = vec![
         ("ecs.os-type".to_owned(), "linux".to_owned()),

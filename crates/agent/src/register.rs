@@ -7,6 +7,7 @@ use berth_client::{Client, ClientError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::join::JoinedKey;
 use crate::resources::HostResources;
 
 /// What the agent keeps across restarts, in `DATA_DIR/agent-state.json`.
@@ -15,6 +16,9 @@ use crate::resources::HostResources;
 pub struct AgentState {
     pub cluster: String,
     pub container_instance_arn: Option<String>,
+    /// The key pair obtained with a join token, if the agent joined with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_key: Option<JoinedKey>,
 }
 
 impl AgentState {
@@ -37,7 +41,8 @@ impl AgentState {
         }
     }
 
-    /// Writes the state atomically (a temporary file renamed over the old one).
+    /// Writes the state atomically (a temporary file renamed over the old one), readable by
+    /// its owner only since it may hold a secret key.
     pub fn save(&self, data_dir: &Path) -> Result<(), String> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             format!(
@@ -49,9 +54,20 @@ impl AgentState {
         let tmp = path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(self)
             .map_err(|e| format!("could not encode the agent state: {e}"))?;
-        std::fs::write(&tmp, bytes)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("could not write {}: {e}", path.display()))
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let _ = std::fs::remove_file(&tmp);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| format!("could not write {}: {e}", path.display()))
     }
 }
 

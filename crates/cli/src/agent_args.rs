@@ -19,6 +19,10 @@ pub struct AgentArgs {
     /// The cluster to join.
     #[arg(long, env = "ECS_CLUSTER", default_value = "default")]
     cluster: String,
+    /// A join token (`berth token create`): the agent trades it for a key pair of its own on
+    /// its first start and keeps that key in its data directory.
+    #[arg(long, env = "BERTH_JOIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Where the agent keeps its state (the container instance it registered as)
     /// [default: the user's data directory, e.g. ~/.local/share/berth/agent].
     #[arg(long, env = "ECS_DATADIR")]
@@ -84,7 +88,7 @@ pub struct AgentArgs {
 const DEFAULT_TASK_CLEANUP_WAIT: Duration = Duration::from_secs(3 * 3600);
 
 /// A duration as the ECS agent writes them (`3h`, `1h30m`, `90s`, `500ms`), or bare seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("'{s}' is not a duration; write it like 3h, 10m, 30s or 500ms");
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
@@ -139,10 +143,15 @@ impl AgentArgs {
             "--image-cleanup-interval: at least 1s"
         );
         let credentials = self.control_plane.credentials();
+        anyhow::ensure!(
+            credentials.is_some() || self.token.is_some(),
+            "the agent needs credentials: --token JOIN_TOKEN (from `berth token create`), or a key pair in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        );
         let ControlPlaneArgs { server, region, .. } = self.control_plane;
         Ok(AgentConfig {
             endpoint: server,
             credentials,
+            join_token: self.token,
             availability_zone: self
                 .availability_zone
                 .unwrap_or_else(|| format!("{region}a")),
@@ -188,7 +197,8 @@ pub fn local(
     reserved_ports.push(server_port);
     AgentConfig {
         endpoint,
-        credentials,
+        credentials: Some(credentials),
+        join_token: None,
         availability_zone: format!("{region}a"),
         region,
         cluster: "default".into(),

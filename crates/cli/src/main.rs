@@ -8,6 +8,7 @@ mod bench;
 mod control_plane_args;
 mod lb_args;
 mod settings;
+mod token_args;
 
 use anyhow::Context;
 
@@ -67,6 +68,9 @@ enum Command {
         #[command(flatten)]
         lb: lb_args::LbArgs,
     },
+    /// Join tokens for new hosts' agents.
+    #[command(subcommand)]
+    Token(token_args::TokenCommand),
     /// Benchmarks that print throughput and latency (not tests: they assert nothing).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -101,6 +105,7 @@ fn main() -> anyhow::Result<()> {
             Command::Lb { lb } => run_lb(lb).await,
             Command::Agent { agent } => run_agent(agent).await,
             Command::Bench(command) => bench::run(command).await,
+            Command::Token(command) => token_args::run(command).await,
         }
     })
 }

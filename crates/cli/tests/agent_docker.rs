@@ -620,3 +620,110 @@ fn after_kill_9_the_agent_adopts_its_containers_and_reports_the_one_that_died() 
     expected.sort();
     assert_eq!(running, expected);
 }
+
+/// A `berth agent` child process on its own data directory, killed when dropped.
+struct AgentProcess(std::process::Child);
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_agent(berth: &Berth, data_dir: &std::path::Path, token: &str) -> AgentProcess {
+    let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["agent", "--server", &berth.endpoint, "--cluster", "stage01"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--token", token])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("BERTH_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("berth agent starts");
+    AgentProcess(child)
+}
+
+/// A host joins with a token from `berth token create`: its agent registers with a key of its
+/// own, keeps it (owner-only), and a restart needs the token no more.
+#[test]
+fn an_agent_joins_with_a_token_and_keeps_its_own_key() {
+    ensure_test_image();
+    let berth = Berth::start();
+    berth
+        .aws(&["ecs", "create-cluster", "--cluster-name", "stage01"])
+        .ok();
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "token",
+            "create",
+            "--server",
+            &berth.endpoint,
+            "--cluster",
+            "stage01",
+        ])
+        .args(["--ttl", "1h"])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("bjt."), "{token}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("agent");
+    let registered = |berth: &Berth| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let listed = berth
+                .aws(&["ecs", "list-container-instances", "--cluster", "stage01"])
+                .ok();
+            let arns = strings(&listed["containerInstanceArns"]);
+            if !arns.is_empty() {
+                return arns;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not register: {}",
+                std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let agent = start_agent(&berth, &data_dir, &token);
+    let first = registered(&berth);
+    let state_file = data_dir.join("agent-state.json");
+    let state: Value = serde_json::from_str(&read(&state_file)).unwrap();
+    let key = state["joinedKey"]["accessKeyId"]
+        .as_str()
+        .expect("a key of its own");
+    assert_ne!(key, ACCESS_KEY);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&state_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the state file holds a secret");
+    drop(agent);
+
+    // Restarted with a token that no longer works, it still comes back as the same instance.
+    let _agent = start_agent(&berth, &data_dir, "bjt.revoked.nothing");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(registered(&berth), first);
+    let log = std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default();
+    assert!(!log.contains("refused the join token"), "{log}");
+
+    // A wrong token is refused in plain words.
+    let other = dir.path().join("other");
+    let mut refused = start_agent(&berth, &other, "bjt.revoked.nothing");
+    let status = refused.0.wait().unwrap();
+    assert!(!status.success());
+    let log = std::fs::read_to_string(other.with_extension("log")).unwrap_or_default();
+    assert!(log.contains("refused the join token"), "{log}");
+}

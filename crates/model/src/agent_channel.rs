@@ -35,3 +35,43 @@ pub struct WaitRequest {
 pub struct WaitAnswer {
     pub generation: u64,
 }
+
+/// `POST /_berth/agent/v1/tokens`, signed by the account's root: a new join token.
+pub const TOKENS_PATH: &str = "/_berth/agent/v1/tokens";
+/// `POST /_berth/agent/v1/join`, unsigned (the token is the credential): an access key for the
+/// joining agent.
+pub const JOIN_PATH: &str = "/_berth/agent/v1/join";
+/// The longest a join token may live: 30 days.
+pub const MAX_TOKEN_TTL_SECONDS: u64 = 30 * 24 * 3600;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateTokenRequest {
+    /// How long the token may be used, in seconds.
+    pub ttl_seconds: u64,
+    /// Restricts the token to agents joining this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateTokenAnswer {
+    pub token: String,
+    pub expires_at: crate::time::Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequest {
+    pub token: String,
+    /// The cluster the agent will register in.
+    pub cluster: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinAnswer {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}

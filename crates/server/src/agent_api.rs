@@ -1,11 +1,14 @@
 //! Berth's own API for agents, under `/_berth/agent/v1/` (shapes in
 //! `berth_model::agent_channel`): `wait`, the long poll that tells an agent at once when its
-//! work changed, so a task placed on an instance starts without a polling delay.
+//! work changed, so a task placed on an instance starts without a polling delay; `tokens` and
+//! `join`, how a new host gets credentials of its own ([`crate::join_tokens`]).
 
 use crate::elbv2::data_plane::{decode, encode};
-use crate::{App, Ctx};
+use crate::{App, Ctx, join_tokens};
 use berth_api::ApiError;
-use berth_model::agent_channel::{MAX_WAIT_SECONDS, WAIT_PATH, WaitAnswer, WaitRequest};
+use berth_model::agent_channel::{
+    JOIN_PATH, MAX_WAIT_SECONDS, TOKENS_PATH, WAIT_PATH, WaitAnswer, WaitRequest,
+};
 use std::time::Duration;
 
 /// Runs the call at `path` with the JSON `body`; returns the JSON answer.
@@ -15,6 +18,8 @@ pub async fn dispatch(app: &App, ctx: &Ctx, path: &str, body: &[u8]) -> Result<V
             let request: WaitRequest = decode(body)?;
             encode(&wait(app, ctx, &request).await?)
         }
+        TOKENS_PATH => encode(&join_tokens::create(app, ctx, &decode(body)?).await?),
+        JOIN_PATH => encode(&join_tokens::join(app, ctx, &decode(body)?).await?),
         _ => Err(ApiError::unknown_operation(format!(
             "nothing is served at POST {path}"
         ))),

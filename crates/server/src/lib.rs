@@ -20,6 +20,7 @@ pub mod elbv2;
 pub mod front_door;
 pub mod instance_health;
 pub mod janitor;
+mod join_tokens;
 pub mod records;
 pub mod registry;
 pub mod service_controller;

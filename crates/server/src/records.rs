@@ -5,6 +5,7 @@
 //! | key | record |
 //! |---|---|
 //! | `/iam/access-keys/{akid}` | [`AccessKey`] |
+//! | `/iam/join-tokens/{id}` | [`JoinToken`] |
 //! | `/ecs/{region}/clusters/{name}` | `Cluster` |
 //! | `/ecs/{region}/instances/{cluster}/{id}` | `ContainerInstance` |
 //! | `/ecs/{region}/heartbeats/{cluster}/{id}` | [`Heartbeat`] |
@@ -57,6 +58,20 @@ pub struct AccessKey {
     /// The principal the key acts as, e.g. `arn:aws:iam::ACCOUNT:root`.
     pub principal_arn: String,
     pub created_at: Timestamp,
+}
+
+/// A token a new host's agent trades for an access key of its own (see `crate::join_tokens`);
+/// only a hash of its secret is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinToken {
+    pub id: String,
+    /// SHA-256 of the token's secret part, hex.
+    pub secret_sha256: String,
+    /// The only cluster agents joining with it may register in, if it names one.
+    pub cluster: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 /// When an instance's agent was last heard from (DiscoverPollEndpoint). Only instances whose
@@ -142,6 +157,7 @@ macro_rules! records {
 
 records! {
     AccessKey(AccessKey) at "access-keys",
+    JoinToken(JoinToken) at "join-tokens",
     Cluster(Cluster) at "clusters",
     Instance(ContainerInstance) at "instances",
     Family(Family) at "families",
@@ -189,6 +205,9 @@ fn collection_of(key: &str) -> Option<&str> {
 pub mod keys {
     pub fn access_key(akid: &str) -> String {
         format!("/iam/access-keys/{akid}")
+    }
+    pub fn join_token(id: &str) -> String {
+        format!("/iam/join-tokens/{id}")
     }
     pub fn clusters(region: &str) -> String {
         format!("/ecs/{region}/clusters/")

@@ -143,3 +143,93 @@ async fn refuses_bad_waits_naming_the_field() {
     let (status, body) = wait_call(&h, json!({"waitSeconds": 1})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+#[tokio::test]
+async fn join_tokens_trade_for_access_keys_until_they_expire() {
+    let h = harness().await;
+    let post = |path: &'static str, body: Value| {
+        let app = h.app.clone();
+        async move {
+            let req = Request::post(path)
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            let response = app.router().oneshot(req).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, created) = post(
+        "/_berth/agent/v1/tokens",
+        json!({"ttlSeconds": 3600, "cluster": "stage01"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let token = created["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("bjt."), "{token}");
+
+    let (status, joined) = post(
+        "/_berth/agent/v1/join",
+        json!({"token": token, "cluster": "stage01"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    let akid = joined["accessKeyId"].as_str().unwrap();
+    let stored = h
+        .app
+        .db
+        .get::<berth_server::records::AccessKey>(&berth_server::records::keys::access_key(akid))
+        .expect("the key is stored");
+    assert_eq!(stored.value.secret_access_key, joined["secretAccessKey"]);
+    assert!(
+        stored.value.principal_arn.contains(":user/berth-agent/"),
+        "{:?}",
+        stored.value
+    );
+
+    // The same token serves another host, but only for its cluster.
+    let (status, other) = post(
+        "/_berth/agent/v1/join",
+        json!({"token": token, "cluster": "default"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(other["__type"], "AccessDeniedException", "{other}");
+    assert!(
+        other["message"].as_str().unwrap().contains("stage01"),
+        "{other}"
+    );
+
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    for bad in [forged.as_str(), "bjt.nope.nope", "garbage"] {
+        let (status, body) = post(
+            "/_berth/agent/v1/join",
+            json!({"token": bad, "cluster": "stage01"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["__type"], "AccessDeniedException", "{bad}: {body}");
+    }
+
+    // Two hours later the one-hour token is refused.
+    let later = Harness::with_app(h.later(7200));
+    let req = Request::post("/_berth/agent/v1/join")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"token": token, "cluster": "stage01"}).to_string(),
+        ))
+        .unwrap();
+    let response = later.app.router().oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    let (status, body) = post("/_berth/agent/v1/tokens", json!({"ttlSeconds": 5})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("ttlSeconds"),
+        "{body}"
+    );
+}
