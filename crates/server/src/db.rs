@@ -104,6 +104,11 @@ impl Db {
         self.view.work_signal(instance)
     }
 
+    /// Ends every agent's long poll, so a shutting-down server need not wait for them.
+    pub fn release_work_waiters(&self) {
+        self.view.release_work_waiters();
+    }
+
     /// The revision of the store the view has applied.
     pub fn revision(&self) -> i64 {
         self.view.revision()

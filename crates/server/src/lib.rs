@@ -160,6 +160,12 @@ pub async fn serve(
         tokio::spawn(instance_health::run(app.clone())),
         tokio::spawn(registry::run_sweeper(app.clone())),
     ];
+    let db = app.db.clone();
+    // Agents' long polls would hold a graceful shutdown up for their whole wait.
+    let shutdown = async move {
+        shutdown.await;
+        db.release_work_waiters();
+    };
     let served = axum::serve(listener, app.router())
         .with_graceful_shutdown(shutdown)
         .await

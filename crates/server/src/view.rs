@@ -184,6 +184,11 @@ impl View {
         self.signals.subscribe(instance)
     }
 
+    /// Ends every agent's wait (see [`WorkSignals::release_all`]).
+    pub fn release_work_waiters(&self) {
+        self.signals.release_all();
+    }
+
     pub fn revision(&self) -> i64 {
         self.state.read().expect("view lock poisoned").revision
     }

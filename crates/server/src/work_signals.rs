@@ -10,18 +10,25 @@ use crate::records::Record;
 use berth_model::task::DesiredStatus;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::watch;
 
 /// One generation counter per container instance that an agent waits on.
 #[derive(Default)]
 pub struct WorkSignals {
     counters: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// Set once the server shuts down: waits end at once from then on.
+    released: AtomicBool,
 }
 
 impl WorkSignals {
     /// The generation of `instance`'s work, to wait on.
     pub fn subscribe(&self, instance: &str) -> watch::Receiver<u64> {
         let mut counters = self.counters.lock().expect("work signals lock poisoned");
+        if self.released.load(Ordering::SeqCst) {
+            // Its sender is dropped here, so waiting on it ends at once.
+            return watch::channel(0).1;
+        }
         match counters.get(instance) {
             Some(sender) => sender.subscribe(),
             None => {
@@ -30,6 +37,14 @@ impl WorkSignals {
                 receiver
             }
         }
+    }
+
+    /// Ends every wait at once (the server is shutting down): the waiters answer with the
+    /// generation they hold, and their agents call again, elsewhere or later.
+    pub fn release_all(&self) {
+        let mut counters = self.counters.lock().expect("work signals lock poisoned");
+        self.released.store(true, Ordering::SeqCst);
+        counters.clear();
     }
 
     /// Advances the generation of each instance in `instances` that someone waits on.
@@ -106,5 +121,12 @@ mod tests {
         assert!(!rx.has_changed().expect("sender alive"));
         signals.notify(["arn:i/1".to_owned(), "arn:i/1".to_owned()]);
         assert_eq!(*rx.borrow_and_update(), 2);
+        signals.release_all();
+        assert!(rx.changed().await.is_err(), "a released wait ends");
+        let mut late = signals.subscribe("arn:i/1");
+        assert!(
+            late.changed().await.is_err(),
+            "so does one that starts after"
+        );
     }
 }
