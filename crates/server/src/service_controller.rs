@@ -10,6 +10,9 @@
 //! 2. one transaction per task it stops, because each stop gives resources back to an
 //!    instance and two releases must not be computed from one read.
 //!
+//! Behind a load balancer a RUNNING task counts as running (healthy) only once its targets are
+//! healthy ([`service_targets::not_in_service`]); until then it counts as pending.
+//!
 //! A task that stops on its own leaves the counters, so the next tick replaces it. When the
 //! primary runs the desired count and the older deployments have no task left, they are
 //! removed and the primary's rollout is COMPLETED. Runs on the server that leads (today: the
@@ -34,6 +37,7 @@ use berth_model::service::{
 use berth_model::task::{DesiredStatus, HealthStatus, Task, TaskStatus, TaskStopCode};
 use berth_scheduler::rollout::{self, Bounds, DeploymentTasks};
 use berth_scheduler::{Request, place_on};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// How often every service is looked at.
@@ -254,7 +258,10 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
     let mut writes = Writes::new();
     let mut stops = Vec::new();
 
-    let failing = stop_unhealthy(db, ctx, &tasks_prefix, &mut service, &mut stops);
+    // Behind a load balancer a RUNNING task counts as running (healthy) only once its targets
+    // are healthy; until then it counts as pending.
+    let waiting = service_targets::not_in_service(db, ctx, cluster, &service)?;
+    let failing = stop_unhealthy(db, ctx, &tasks_prefix, &mut service, &mut stops, &waiting);
     trip_circuit_breaker(db, ctx, &tasks_prefix, &mut service, desired, &config);
     // Counted after the breaker, which may have put a rollback deployment first.
     let mut all: Vec<Counts> = service
@@ -262,6 +269,19 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
         .iter()
         .map(|d| counts(db, &tasks_prefix, &d.id))
         .collect();
+    for key in &waiting {
+        let Some(task) = db.get::<Task>(key) else {
+            continue;
+        };
+        let deployment = service
+            .deployments
+            .iter()
+            .position(|d| task.value.started_by.as_deref() == Some(d.id.as_str()));
+        if let Some(c) = deployment.and_then(|i| all.get_mut(i)) {
+            c.meant_to_run.running -= 1;
+            c.meant_to_run.pending += 1;
+        }
+    }
     // The tasks stopped for failing health checks are stopping from now on.
     for (deployment, running) in failing {
         if let Some(i) = service.deployments.iter().position(|d| d.id == deployment) {
@@ -282,7 +302,7 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
     let live = if draining.is_empty() {
         Vec::new()
     } else {
-        live_tasks(db, &tasks_prefix, &service, &draining)
+        live_tasks(db, &tasks_prefix, &service, &draining, &waiting)
     };
     let mut moving = DeploymentTasks::default();
     for t in live.iter().filter(|t| t.on_draining) {
@@ -322,7 +342,7 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
     let mut stopped_arns = Vec::new();
     if step.stop.iter().any(|s| s.total() > 0) {
         let live = if live.is_empty() {
-            live_tasks(db, &tasks_prefix, &service, &draining)
+            live_tasks(db, &tasks_prefix, &service, &draining, &waiting)
         } else {
             live
         };
@@ -428,6 +448,7 @@ struct Live {
     arn: String,
     /// Index of its deployment in the service's list (past the end: none of them).
     deployment: usize,
+    /// RUNNING, and in service behind the service's load balancers if it has any.
     running: bool,
     on_draining: bool,
     instance: String,
@@ -443,8 +464,15 @@ fn draining_instances(db: &Db, ctx: &Ctx, cluster: &str, group: &str) -> Vec<Str
         .collect()
 }
 
-/// The service's tasks that are meant to run (one scan of the cluster's tasks).
-fn live_tasks(db: &Db, tasks_prefix: &str, service: &Service, draining: &[String]) -> Vec<Live> {
+/// The service's tasks that are meant to run (one scan of the cluster's tasks); those in
+/// `waiting` (RUNNING, not in service behind the load balancer yet) count as pending.
+fn live_tasks(
+    db: &Db,
+    tasks_prefix: &str,
+    service: &Service,
+    draining: &[String],
+    waiting: &BTreeSet<String>,
+) -> Vec<Live> {
     let group = group_of(&service.service_name);
     let mut out = Vec::new();
     db.scan::<Task>(tasks_prefix, |key, t| {
@@ -462,7 +490,7 @@ fn live_tasks(db: &Db, tasks_prefix: &str, service: &Service, draining: &[String
                     .iter()
                     .position(|d| t.started_by.as_deref() == Some(d.id.as_str()))
                     .unwrap_or(usize::MAX),
-                running: t.last_status == TaskStatus::Running,
+                running: t.last_status == TaskStatus::Running && !waiting.contains(key),
                 on_draining: draining.contains(&instance),
                 instance,
             });
@@ -503,13 +531,15 @@ fn choose<'a>(candidates: impl Iterator<Item = &'a Live>, stop: DeploymentTasks)
 
 /// Stops the tasks whose health checks fail, once past the service's
 /// `healthCheckGracePeriodSeconds` from their start; the step replaces them, and they count
-/// as failed for the circuit breaker. Returns each one's deployment and whether it ran.
+/// as failed for the circuit breaker. Returns each one's deployment and whether it counted as
+/// running (RUNNING and not in `waiting`, see [`live_tasks`]).
 fn stop_unhealthy(
     db: &Db,
     ctx: &Ctx,
     tasks_prefix: &str,
     service: &mut Service,
     stops: &mut Stops,
+    waiting: &BTreeSet<String>,
 ) -> Vec<(String, bool)> {
     let grace_ms = i64::from(
         service
@@ -538,7 +568,7 @@ fn stop_unhealthy(
                     key.to_string(),
                     t.task_arn.clone(),
                     d.id.clone(),
-                    t.last_status == TaskStatus::Running,
+                    t.last_status == TaskStatus::Running && !waiting.contains(key),
                 ));
             }
             true

@@ -3,6 +3,8 @@
 //! port) once it is RUNNING; a task the scheduler stops is first deregistered, and stopped
 //! only when its targets have drained for the target group's deregistration delay; a task
 //! that stopped on its own is deregistered. Targets registered by hand are never touched.
+//! A RUNNING task counts as healthy for the rollout only once its targets are healthy
+//! ([`not_in_service`]), so the tasks it replaces keep serving until then.
 
 use crate::Ctx;
 use crate::db::{Db, Versioned, Writes};
@@ -15,6 +17,7 @@ use berth_model::container_instance::ContainerInstance;
 use berth_model::elbv2::{RegisteredTarget, TargetGroup, TargetHealth, TargetState};
 use berth_model::service::Service;
 use berth_model::task::{DesiredStatus, Task, TaskStatus, TaskStopCode};
+use std::collections::BTreeSet;
 
 /// One `loadBalancers` entry, resolved.
 struct Binding {
@@ -77,6 +80,54 @@ pub fn leaving(task: &Task) -> bool {
     task.desired_status == DesiredStatus::Stopped
         || task.last_status == TaskStatus::Stopped
         || task.stopping_at.is_some()
+}
+
+/// The service's tasks (their keys) that run but are not in service behind its load balancers
+/// yet: RUNNING and meant to run, with a target in a checked target group that a listener
+/// forwards to which is not healthy — not registered yet, `initial` or `unhealthy`. ECS counts
+/// such a task as healthy for a deployment only once its targets are, so the rollout keeps the
+/// tasks it replaces (and their targets in service) until then, and a deployment completes only
+/// when its tasks take traffic. A task whose target cannot be known (no instance id or no host
+/// port for the container port) never joins the group and is not waited for.
+pub fn not_in_service(
+    db: &Db,
+    ctx: &Ctx,
+    cluster: &str,
+    service: &Service,
+) -> Result<BTreeSet<String>, ApiError> {
+    let mut waiting = BTreeSet::new();
+    if service.load_balancers.is_empty() {
+        return Ok(waiting);
+    }
+    let in_use = usage(db, ctx);
+    let checked: Vec<Binding> = bindings(db, ctx, service)?
+        .into_iter()
+        .filter(|b| b.group.value.health_check.enabled && in_use.contains_key(&b.group.value.arn))
+        .collect();
+    if checked.is_empty() {
+        return Ok(waiting);
+    }
+    let group = group_of(&service.service_name);
+    db.scan::<Task>(&keys::tasks(&ctx.region, cluster), |key, task| {
+        if task.group.as_deref() != Some(group.as_str())
+            || task.last_status != TaskStatus::Running
+            || leaving(task)
+        {
+            return true;
+        }
+        let healthy = checked.iter().all(|b| {
+            target_of(db, ctx, cluster, task, b).is_none_or(|(id, port)| {
+                let key = keys::target(&ctx.region, &b.group.value.id, &id, port);
+                db.get::<RegisteredTarget>(&key)
+                    .is_some_and(|t| t.value.health.state == TargetState::Healthy)
+            })
+        });
+        if !healthy {
+            waiting.insert(key.to_string());
+        }
+        true
+    });
+    Ok(waiting)
 }
 
 /// The pass for one service with load balancers.

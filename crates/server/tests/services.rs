@@ -832,6 +832,122 @@ async fn a_task_failing_its_load_balancer_checks_is_drained_and_replaced_after_t
     );
 }
 
+/// Writes what the data plane's checks found for the target `ec2_id:port` of group `tg`.
+async fn set_target_health(h: &Harness, tg: &str, ec2_id: &str, port: u16, healthy: bool) {
+    let tg_id = tg.rsplit('/').next().unwrap();
+    let key = berth_server::records::keys::target("us-east-1", tg_id, ec2_id, port);
+    let mut target = h
+        .app
+        .db
+        .get::<berth_model::elbv2::RegisteredTarget>(&key)
+        .unwrap_or_else(|| panic!("{ec2_id}:{port} is registered in {tg}"))
+        .value;
+    let failure = (!healthy).then_some(("Target.FailedHealthChecks", "Health checks failed"));
+    target.health = berth_model::elbv2::TargetHealth::checked(h.app.clock.now(), failure);
+    assert!(
+        h.app
+            .db
+            .commit(berth_server::db::Writes::new().put(&key, target))
+            .await
+            .unwrap()
+    );
+}
+
+/// Each target of the group by port: its state.
+async fn target_states(h: &Harness, tg: &str) -> Vec<(String, String)> {
+    let xml = h
+        .elbv2("DescribeTargetHealth", &[("TargetGroupArn", tg)])
+        .await;
+    xml.split("<member>")
+        .skip(1)
+        .map(|m| (xml_value(m, "Port"), xml_value(m, "State")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rolling_update_behind_a_load_balancer_waits_for_the_new_targets_to_be_healthy() {
+    // A grace period of 60 s: a new task that fails its first checks is not replaced yet.
+    let (h, tg, ec2_id, old) = balanced_service(60).await;
+    set_target_health(&h, &tg, &ec2_id, 49200, true).await;
+    h.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "web:2", "memory": 128,
+               "portMappings": [{"containerPort": 8080, "hostPort": 0}]}]}),
+    )
+    .await;
+    h.ok(
+        "UpdateService",
+        json!({"service": "web", "taskDefinition": "web:2"}),
+    )
+    .await;
+    tick_once(&h.app).await;
+    let new = h
+        .tasks("RUNNING")
+        .await
+        .into_iter()
+        .find(|t| t["taskArn"] != old["taskArn"])
+        .expect("the new revision's task is placed");
+    h.ok(
+        "SubmitTaskStateChange",
+        json!({"task": new["taskArn"], "status": "RUNNING", "containers": [
+            {"containerName": "web", "status": "RUNNING",
+             "networkBindings": [{"containerPort": 8080, "hostPort": 49201, "protocol": "tcp"}]}]}),
+    )
+    .await;
+    let old_task = || async {
+        h.ok("DescribeTasks", json!({"tasks": [old["taskArn"]]}))
+            .await["tasks"][0]
+            .clone()
+    };
+    // RUNNING, but its target is not healthy (yet): the old task keeps serving.
+    for (seconds, new_state) in [(1, None), (2, Some(false)), (20, None)] {
+        if let Some(healthy) = new_state {
+            set_target_health(&h, &tg, &ec2_id, 49201, healthy).await;
+        }
+        tick_once(&h.later(seconds)).await;
+        let states = target_states(&h, &tg).await;
+        let expected_new = if new_state == Some(false) || seconds > 2 {
+            "unhealthy"
+        } else {
+            "initial"
+        };
+        assert_eq!(
+            states,
+            [
+                ("49200".to_string(), "healthy".to_string()),
+                ("49201".to_string(), expected_new.to_string())
+            ],
+            "after {seconds} s"
+        );
+        let t = old_task().await;
+        assert!(t["stoppingAt"].is_null(), "after {seconds} s: {t}");
+        let s = h.service().await;
+        assert_eq!(s["deployments"][0]["rolloutState"], "IN_PROGRESS", "{s}");
+    }
+    // Healthy: now the old task drains, then stops.
+    set_target_health(&h, &tg, &ec2_id, 49201, true).await;
+    tick_once(&h.later(21)).await;
+    let states = target_states(&h, &tg).await;
+    assert_eq!(
+        states,
+        [
+            ("49200".to_string(), "draining".to_string()),
+            ("49201".to_string(), "healthy".to_string())
+        ]
+    );
+    let t = old_task().await;
+    assert_eq!(t["desiredStatus"], "RUNNING", "draining: {t}");
+    assert!(t["stoppingAt"].is_number(), "{t}");
+    tick_once(&h.later(52)).await;
+    let t = old_task().await;
+    assert_eq!(t["desiredStatus"], "STOPPED", "{t}");
+    h.report(&t, "STOPPED").await;
+    tick_once(&h.later(53)).await;
+    let s = h.service().await;
+    assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(s["deployments"][0]["rolloutState"], "COMPLETED", "{s}");
+}
+
 #[tokio::test]
 async fn a_service_names_target_groups_that_exist_behind_a_load_balancer() {
     let h = cluster_with_web().await;
