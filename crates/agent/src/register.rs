@@ -194,6 +194,10 @@ mod tests {
             container_instance_arn: Some(
                 "arn:aws:ecs:us-east-1:0:container-instance/stage01/x".into(),
             ),
+            joined_key: Some(crate::join::JoinedKey {
+                access_key_id: "AKIAJOINED".into(),
+                secret_access_key: "secret".into(),
+            }),
         };
         state.save(&dir.path().join("nested")).unwrap();
         assert_eq!(AgentState::load(&dir.path().join("nested")).unwrap(), state);
