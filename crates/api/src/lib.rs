@@ -6,6 +6,7 @@
 //! [`json::decode`], and renders failures with [`ApiError`]. Query-protocol APIs (ELBv2) are
 //! routed with [`route_query`], decode with [`query`] and answer with [`xml`]. Depends only on `berth-model`.
 
+pub mod acm;
 pub mod ecr;
 pub mod ecs;
 pub mod elbv2;

@@ -8,6 +8,8 @@
 pub enum Service {
     Ecs,
     Ecr,
+    /// AWS Certificate Manager: the certificates HTTPS listeners serve.
+    Acm,
     /// Elastic Load Balancing v2: query protocol, routed by [`route_query`].
     Elbv2,
 }
@@ -18,6 +20,7 @@ impl Service {
         match self {
             Service::Ecs => Some("AmazonEC2ContainerServiceV20141113"),
             Service::Ecr => Some("AmazonEC2ContainerRegistry_V20150921"),
+            Service::Acm => Some("CertificateManager"),
             Service::Elbv2 => None,
         }
     }
@@ -27,12 +30,13 @@ impl Service {
         match self {
             Service::Ecs => "ecs",
             Service::Ecr => "ecr",
+            Service::Acm => "acm",
             Service::Elbv2 => "elasticloadbalancing",
         }
     }
 
     /// The JSON-protocol services.
-    const ALL: [Service; 2] = [Service::Ecs, Service::Ecr];
+    const ALL: [Service; 3] = [Service::Ecs, Service::Ecr, Service::Acm];
 }
 
 /// A request routed to a service operation.
@@ -144,6 +148,14 @@ mod tests {
         .unwrap();
         assert_eq!(r.service, Service::Ecr);
         assert_eq!(r.operation, "CreateRepository");
+    }
+
+    #[test]
+    fn routes_acm_targets() {
+        let r = route(Some("CertificateManager.ImportCertificate")).unwrap();
+        assert_eq!(r.service, Service::Acm);
+        assert_eq!(r.operation, "ImportCertificate");
+        assert_eq!(Service::Acm.signing_name(), "acm");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use anyhow::Context;
 /// that from dominating its profile (glibc's malloc took over half the CPU under load).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use berth_server::config::AuthMode;
+use berth_server::config::{AuthMode, StoreBackend};
 use clap::{Parser, Subcommand};
 use settings::ServerArgs;
 
@@ -85,7 +85,15 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = match cli.command {
+        // The data plane alone on one CPU: a runtime on this thread alone does its work with
+        // fewer atomics and wake-ups than the work-stealing one.
+        Command::Lb { .. } if std::thread::available_parallelism().is_ok_and(|n| n.get() == 1) => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = runtime
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
@@ -124,7 +132,14 @@ async fn run_server(
             config.listen
         );
     }
-    let store = berth_server::open_sqlite(&config)?;
+    let backend = berth_server::open_store(&config).await?;
+    let store_line = match &config.store {
+        StoreBackend::Sqlite => "SQLite in the data directory".to_owned(),
+        StoreBackend::Etcd { endpoints } => format!(
+            "etcd at {} (the elected leader runs the controllers)",
+            endpoints.join(",")
+        ),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {
@@ -136,10 +151,11 @@ async fn run_server(
     let local = listener.local_addr()?;
     let region = config.default_region.clone();
     let data_dir = config.data_dir.clone();
-    let (app, root) = berth_server::App::open(config, store).await?;
+    let (app, root) = berth_server::App::open(config, backend.store).await?;
     let endpoint = format!("http://{local}");
     println!("Berth is listening on {endpoint}");
     println!("  data directory : {}", data_dir.display());
+    println!("  store          : {store_line}");
     println!("  region         : {region}");
     println!("  access key id  : {}", root.access_key_id);
     println!("  secret key     : {}", root.secret_access_key);
@@ -200,7 +216,7 @@ async fn run_server(
             }
         })
     });
-    berth_server::serve(app, listener, shutdown_signal()).await?;
+    berth_server::serve(app, listener, backend.election, shutdown_signal()).await?;
     // The agent stops with the server; its containers go on and are adopted on the next start.
     if let Some(agent) = agent {
         agent.abort();

@@ -5,7 +5,8 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:9180"          # address of the one HTTP port
-//! data_dir = "/var/lib/berth"        # where the store lives
+//! data_dir = "/var/lib/berth"        # where the SQLite store and registry blobs live
+//! store = "sqlite"                   # or "etcd://HOST:PORT[,HOST:PORT]" for several servers (HA)
 //! account_id = "000000000000"        # 12 digits, used in every ARN
 //! region = "us-east-1"               # region for requests without a SigV4 scope
 //! auth = "sigv4"                     # or "off" for throwaway set-ups
@@ -34,6 +35,11 @@ pub struct ServerArgs {
     /// Directory that holds the store [default: the user's data directory, e.g. ~/.local/share/berth].
     #[arg(long, env = "BERTH_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Where the state lives: `sqlite` (a file in the data directory, one server) or
+    /// `etcd://HOST:PORT[,HOST:PORT]` (several servers share it; one elected leader runs the
+    /// controllers) [default: sqlite].
+    #[arg(long, env = "BERTH_STORE")]
+    store: Option<String>,
     /// The 12-digit account id used in ARNs [default: 000000000000].
     #[arg(long, env = "BERTH_ACCOUNT_ID")]
     account_id: Option<String>,
@@ -56,6 +62,7 @@ pub struct ServerArgs {
 struct FileSettings {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    store: Option<String>,
     account_id: Option<String>,
     region: Option<String>,
     auth: Option<String>,
@@ -87,6 +94,9 @@ impl ServerArgs {
                 .context("no user data directory is known here; pass --data-dir")?,
         };
         let mut config = Config::new(listen, data_dir);
+        if let Some(store) = self.store.or(file.store) {
+            config.store = store.parse().map_err(anyhow::Error::msg)?;
+        }
         if let Some(account) = self.account_id.or(file.account_id) {
             if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
                 bail!("--account-id must be 12 digits, got '{account}'");
@@ -163,6 +173,12 @@ mod tests {
                 .to_string()
                 .contains("--account-id")
         );
+        let store = ServerArgs {
+            store: Some("etcd://nohost".into()),
+            data_dir: Some("/tmp".into()),
+            ..Default::default()
+        };
+        assert!(store.resolve().unwrap_err().to_string().contains("--store"));
         let half = ServerArgs {
             root_access_key: Some("AKIA".into()),
             data_dir: Some("/tmp".into()),

@@ -278,3 +278,169 @@ fn path_routing_health_checks_and_draining_through_berth_up() {
     .ok();
     assert_eq!(get(port, "/random/last").0, 200);
 }
+
+/// One GET over TLS through the listener, asking for `name` and trusting only `ca`: status and
+/// body.
+fn https_get(port: u16, name: &str, ca: &[u8], path: &str) -> (u16, String) {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = (|| -> std::io::Result<(u16, String)> {
+            let tcp = TcpStream::connect(("127.0.0.1", port))?;
+            tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let server_name = rustls::pki_types::ServerName::try_from(name.to_string())
+                .map_err(std::io::Error::other)?;
+            let connection = rustls::ClientConnection::new(config.clone(), server_name)
+                .map_err(std::io::Error::other)?;
+            let mut tls = rustls::StreamOwned::new(connection, tcp);
+            write!(
+                tls,
+                "GET {path} HTTP/1.1\r\nhost: {name}\r\nconnection: close\r\n\r\n"
+            )?;
+            let mut raw = Vec::new();
+            if let Err(e) = tls.read_to_end(&mut raw) {
+                // An answer without TLS's close_notify still counts when it is all there.
+                if raw.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
+                    return Err(e);
+                }
+            }
+            let out = String::from_utf8_lossy(&raw).into_owned();
+            let status = out
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+            Ok((status, body))
+        })();
+        match attempt {
+            Ok(answer) => return answer,
+            // The listener opens within a poll of the configuration.
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => panic!("GET https://{name}:{port}{path}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn an_https_listener_serves_a_certificate_imported_with_the_aws_cli() {
+    let berth = Berth::start_up(vec![
+        "--no-profile".into(),
+        "--no-agent".into(),
+        "--lb-bind".into(),
+        "127.0.0.1".into(),
+    ]);
+    let hits: Arc<Mutex<Vec<String>>> = Arc::default();
+    let backend = Backend::start("web", hits);
+    let mut params = rcgen::CertificateParams::new(vec!["shop.example.com".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "shop.example.com");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let fileb = |url: String| url.replacen("file://", "fileb://", 1);
+    let cert_file = fileb(berth.file("cert.pem", &cert.pem()));
+    let key_file = fileb(berth.file("key.pem", &key.serialize_pem()));
+
+    let imported = berth
+        .aws(&[
+            "acm",
+            "import-certificate",
+            "--certificate",
+            &cert_file,
+            "--private-key",
+            &key_file,
+        ])
+        .ok();
+    let cert_arn = s(&imported["CertificateArn"]);
+    let described = berth
+        .aws(&[
+            "acm",
+            "describe-certificate",
+            "--certificate-arn",
+            &cert_arn,
+        ])
+        .ok();
+    assert_eq!(described["Certificate"]["DomainName"], "shop.example.com");
+    assert_eq!(described["Certificate"]["Status"], "ISSUED");
+
+    let elb = |args: &[&str]| {
+        let mut all = vec!["elbv2"];
+        all.extend_from_slice(args);
+        berth.aws(&all)
+    };
+    let lb = elb(&[
+        "create-load-balancer",
+        "--name",
+        "tls",
+        "--subnets",
+        "subnet-0a",
+    ])
+    .ok();
+    let lb_arn = s(&lb["LoadBalancers"][0]["LoadBalancerArn"]);
+    let tg = elb(&[
+        "create-target-group",
+        "--name",
+        "web",
+        "--protocol",
+        "HTTP",
+        "--port",
+        "80",
+        "--vpc-id",
+        "vpc-0seed",
+        "--target-type",
+        "ip",
+        "--health-check-path",
+        "/health",
+    ])
+    .ok();
+    let tg_arn = s(&tg["TargetGroups"][0]["TargetGroupArn"]);
+    elb(&[
+        "register-targets",
+        "--target-group-arn",
+        &tg_arn,
+        "--targets",
+        &format!("Id=127.0.0.1,Port={}", backend.port),
+    ])
+    .ok();
+    let port = free_port();
+    let listener = elb(&[
+        "create-listener",
+        "--load-balancer-arn",
+        &lb_arn,
+        "--protocol",
+        "HTTPS",
+        "--port",
+        &port.to_string(),
+        "--certificates",
+        &format!("CertificateArn={cert_arn}"),
+        "--default-actions",
+        &format!("Type=forward,TargetGroupArn={tg_arn}"),
+    ])
+    .ok();
+    assert_eq!(
+        listener["Listeners"][0]["Certificates"][0]["CertificateArn"],
+        cert_arn.as_str()
+    );
+    elb(&["wait", "target-in-service", "--target-group-arn", &tg_arn]).ok();
+
+    let (status, body) = https_get(port, "shop.example.com", cert.pem().as_bytes(), "/secure");
+    assert_eq!((status, body.as_str()), (200, "web /secure"));
+    let in_use = berth
+        .aws(&["acm", "delete-certificate", "--certificate-arn", &cert_arn])
+        .fails_with("ResourceInUseException");
+    assert!(in_use.contains("in use"), "{in_use}");
+}

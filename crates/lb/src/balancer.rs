@@ -100,35 +100,42 @@ pub struct Group {
 }
 
 impl Group {
+    fn usable(t: &Target) -> bool {
+        !t.draining && t.address.is_some()
+    }
+
+    fn healthy(&self, t: &Target) -> bool {
+        Self::usable(t) && (!self.checks_enabled || t.stats.health() == Health::Healthy)
+    }
+
     /// The targets a new request may go to.
-    pub fn candidates(&self) -> Vec<&Target> {
-        let usable: Vec<&Target> = self
-            .targets
-            .iter()
-            .filter(|t| !t.draining && t.address.is_some())
-            .collect();
-        let healthy: Vec<&Target> = usable
-            .iter()
-            .copied()
-            .filter(|t| !self.checks_enabled || t.stats.health() == Health::Healthy)
-            .collect();
-        if healthy.is_empty() { usable } else { healthy }
+    pub fn candidates(&self) -> impl Iterator<Item = &Target> + Clone {
+        let any_healthy = self.targets.iter().any(|t| self.healthy(t));
+        self.targets.iter().filter(move |t| {
+            if any_healthy {
+                self.healthy(t)
+            } else {
+                Self::usable(t)
+            }
+        })
     }
 
     /// The target for a new request, `None` when the group has none to offer.
     pub fn pick(&self) -> Option<&Target> {
         let candidates = self.candidates();
-        if candidates.is_empty() {
+        let n = candidates.clone().count();
+        if n == 0 {
             return None;
         }
-        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % n;
         match self.algorithm {
-            Algorithm::RoundRobin => Some(candidates[turn % candidates.len()]),
+            Algorithm::RoundRobin => candidates.clone().nth(turn),
             Algorithm::LeastOutstandingRequests => {
                 // Ties go round robin, so equal targets share the load.
-                let n = candidates.len();
-                (0..n)
-                    .map(|i| candidates[(turn + i) % n])
+                candidates
+                    .clone()
+                    .skip(turn)
+                    .chain(candidates.take(turn))
                     .min_by_key(|t| t.stats.outstanding())
             }
         }

@@ -5,12 +5,15 @@
 
 use crate::balancer::{Group, Health, Target, TargetStats};
 use crate::router::Rule;
+use crate::tls;
 use berth_client::Client;
 use berth_model::elbv2::Protocol;
 use berth_model::elbv2::data_plane::{
-    CONFIG_PATH, ConfigRequest, ConfigResponse, DataPlaneConfig, HealthCheckConfig, SIGNING_SERVICE,
+    CONFIG_PATH, CertificateConfig, ConfigRequest, ConfigResponse, DataPlaneConfig,
+    HealthCheckConfig, SIGNING_SERVICE,
 };
 use berth_model::elbv2::target::TargetState;
+use http::HeaderValue;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicUsize;
@@ -34,6 +37,11 @@ pub struct ListenerTable {
     pub protocol: Protocol,
     /// The load balancer's idle timeout: how long a target may take to answer.
     pub idle_timeout: Duration,
+    /// `X-Forwarded-Proto` and `X-Forwarded-Port` as the listener sends them.
+    pub forwarded_proto: HeaderValue,
+    pub forwarded_port: HeaderValue,
+    /// An HTTPS listener's TLS settings (its certificates).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Priority order, the default rule last.
     pub rules: Vec<Rule>,
 }
@@ -59,11 +67,51 @@ pub struct Compiled {
     pub checks: Vec<CheckSpec>,
 }
 
-/// The state that outlives configurations: each target's counters, each group's rotation.
+/// The state that outlives configurations: each target's counters, each group's rotation, and
+/// each HTTPS listener's TLS settings (so its session cache survives unrelated changes).
 #[derive(Debug, Default)]
 struct Registry {
     targets: HashMap<TargetKey, Arc<TargetStats>>,
     rotations: HashMap<String, Arc<AtomicUsize>>,
+    tls: HashMap<Vec<CertificateConfig>, Arc<rustls::ServerConfig>>,
+}
+
+/// The TLS settings of a listener serving the certificates `arns` names, made once for as long
+/// as the certificates stay the same.
+fn tls_for(
+    listener: &str,
+    arns: &[String],
+    certificates: &HashMap<&str, &CertificateConfig>,
+    registry: &Registry,
+    made: &mut HashMap<Vec<CertificateConfig>, Arc<rustls::ServerConfig>>,
+) -> Option<Arc<rustls::ServerConfig>> {
+    let mut wanted = Vec::new();
+    for arn in arns {
+        match certificates.get(arn.as_str()) {
+            Some(c) => wanted.push((*c).clone()),
+            None => {
+                tracing::warn!(listener, certificate = %arn, "the listener's certificate is not in the configuration")
+            }
+        }
+    }
+    if let Some(config) = made
+        .get(&wanted)
+        .or_else(|| registry.tls.get(&wanted))
+        .cloned()
+    {
+        made.insert(wanted, config.clone());
+        return Some(config);
+    }
+    let mut loaded = Vec::new();
+    for c in &wanted {
+        match tls::load(c) {
+            Ok(key) => loaded.push(key),
+            Err(e) => tracing::warn!(listener, certificate = %c.arn, "certificate left out: {e}"),
+        }
+    }
+    let config = tls::server_config(loaded)?;
+    made.insert(wanted, config.clone());
+    Some(config)
 }
 
 fn seed(state: TargetState) -> Health {
@@ -76,16 +124,14 @@ fn seed(state: TargetState) -> Health {
 
 fn compile(source: DataPlaneConfig, registry: &mut Registry) -> Compiled {
     let mut listeners: HashMap<u16, Arc<ListenerTable>> = HashMap::new();
+    let certificates: HashMap<&str, &CertificateConfig> = source
+        .certificates
+        .iter()
+        .map(|c| (c.arn.as_str(), c))
+        .collect();
+    let mut tls_made = HashMap::new();
     for lb in &source.load_balancers {
         for l in &lb.listeners {
-            if l.protocol == Protocol::Https {
-                tracing::warn!(
-                    listener = %l.arn,
-                    port = l.port,
-                    "HTTPS listeners are not served yet; this one gets no traffic"
-                );
-                continue;
-            }
             if let Some(other) = listeners.get(&l.port) {
                 tracing::warn!(
                     port = l.port,
@@ -97,6 +143,27 @@ fn compile(source: DataPlaneConfig, registry: &mut Registry) -> Compiled {
                 );
                 continue;
             }
+            let tls = match l.protocol {
+                Protocol::Http => None,
+                Protocol::Https => {
+                    let tls = tls_for(
+                        &l.arn,
+                        &l.certificates,
+                        &certificates,
+                        registry,
+                        &mut tls_made,
+                    );
+                    if tls.is_none() {
+                        tracing::warn!(
+                            listener = %l.arn,
+                            port = l.port,
+                            "the HTTPS listener has no certificate that loads; it gets no traffic"
+                        );
+                        continue;
+                    }
+                    tls
+                }
+            };
             listeners.insert(
                 l.port,
                 Arc::new(ListenerTable {
@@ -104,6 +171,12 @@ fn compile(source: DataPlaneConfig, registry: &mut Registry) -> Compiled {
                     port: l.port,
                     protocol: l.protocol,
                     idle_timeout: Duration::from_millis(lb.idle_timeout_ms.max(1)),
+                    forwarded_proto: HeaderValue::from_static(match l.protocol {
+                        Protocol::Http => "http",
+                        Protocol::Https => "https",
+                    }),
+                    forwarded_port: HeaderValue::from(l.port),
+                    tls,
                     rules: l.rules.iter().map(Rule::compile).collect(),
                 }),
             );
@@ -167,6 +240,7 @@ fn compile(source: DataPlaneConfig, registry: &mut Registry) -> Compiled {
     }
     registry.targets = targets;
     registry.rotations = rotations;
+    registry.tls = tls_made;
     Compiled {
         source,
         listeners,

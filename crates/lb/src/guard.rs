@@ -5,15 +5,21 @@
 //! back until it is complete, and replaces a head with ambiguous framing by a malformed one, so
 //! the parser answers 400 and closes the connection. Anything it does not understand (HTTP/2's
 //! preface, a head larger than the limit) passes through untouched for hyper to judge.
+//!
+//! Bytes are read straight into the parser's buffer and judged there; only a head that arrives
+//! in pieces is copied (held back until its end), so a well-formed stream costs one scan.
 
 use bytes::BytesMut;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use tokio::io::AsyncReadExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// What a refused head is replaced by: a request line hyper rejects with 400.
 const REFUSED: &[u8] = b"\x01 / HTTP/1.1\r\n\r\n";
+/// How much the first read of a connection asks for.
+const FIRST_READ: usize = 8 * 1024;
 
 #[derive(Debug)]
 enum Chunk {
@@ -54,6 +60,64 @@ impl<T> HeadGuard<T> {
             out: BytesMut::new(),
             max_head,
         }
+    }
+
+    /// Runs `input`, which the caller already holds in its buffer, through the framing state
+    /// machine without copying it: how many of its leading bytes pass as they are. What follows
+    /// them is held back (the start of a head) or replaced (a refused head, whose replacement
+    /// goes to `out`). `None` when a partial head is held back from an earlier read: then
+    /// nothing can pass in place and [`Self::feed`] must take the input.
+    fn feed_in_place(&mut self, input: &[u8]) -> Option<usize> {
+        if matches!(&self.state, State::Head(held) if !held.is_empty()) {
+            return None;
+        }
+        let mut at = 0;
+        while at < input.len() {
+            match &mut self.state {
+                State::Passthrough => return Some(input.len()),
+                State::Refused => return Some(at),
+                State::Head(held) => {
+                    let rest = &input[at..];
+                    match find(rest, b"\r\n\r\n") {
+                        Some(end) => {
+                            let head = &rest[..end + 4];
+                            self.state = judge(head);
+                            if matches!(self.state, State::Refused) {
+                                self.out.extend_from_slice(REFUSED);
+                                return Some(at);
+                            }
+                            at += head.len();
+                        }
+                        None if rest.len() > self.max_head => {
+                            self.state = State::Passthrough;
+                            return Some(input.len());
+                        }
+                        None => {
+                            held.extend_from_slice(rest);
+                            return Some(at);
+                        }
+                    }
+                }
+                State::Fixed(n) => {
+                    let take = usize::try_from(*n)
+                        .unwrap_or(usize::MAX)
+                        .min(input.len() - at);
+                    *n -= take as u64;
+                    if *n == 0 {
+                        self.state = State::Head(Vec::new());
+                    }
+                    at += take;
+                }
+                State::Chunked(chunk) => {
+                    let (used, next) = step_chunk(chunk, &input[at..]);
+                    at += used;
+                    if let Some(next) = next {
+                        self.state = next;
+                    }
+                }
+            }
+        }
+        Some(at)
     }
 
     /// Runs `input` through the framing state machine, appending what may pass to `out`.
@@ -106,6 +170,32 @@ impl<T> HeadGuard<T> {
                         self.state = next;
                     }
                 }
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> HeadGuard<T> {
+    /// Reads the start of the stream and tells whether it begins with `prefix` (HTTP/2's
+    /// preface, say). What was read goes through the guard like everything after it.
+    pub async fn starts_with(&mut self, prefix: &[u8]) -> io::Result<bool> {
+        let mut seen = BytesMut::with_capacity(FIRST_READ);
+        loop {
+            let n = self.inner.read_buf(&mut seen).await?;
+            let common = seen.len().min(prefix.len());
+            let same = seen[..common] == prefix[..common];
+            if n == 0 || !same || seen.len() >= prefix.len() {
+                let starts = same && seen.len() >= prefix.len();
+                match self.feed_in_place(&seen) {
+                    Some(passed) => {
+                        // What passes comes first, then what the guard put in its place.
+                        seen.truncate(passed);
+                        seen.extend_from_slice(&self.out);
+                        self.out = seen;
+                    }
+                    None => self.feed(&seen),
+                }
+                return Ok(starts);
             }
         }
     }
@@ -258,30 +348,42 @@ impl<T: AsyncRead + Unpin> AsyncRead for HeadGuard<T> {
                 buf.put_slice(&this.out.split_to(n));
                 return Poll::Ready(Ok(()));
             }
-            if matches!(this.state, State::Refused) {
+            match this.state {
                 // The refused head has been handed on; nothing after it is.
-                return Poll::Ready(Ok(()));
+                State::Refused => return Poll::Ready(Ok(())),
+                State::Passthrough => return Pin::new(&mut this.inner).poll_read(cx, buf),
+                _ => {}
             }
-            let mut scratch = [0u8; 16 * 1024];
-            let mut read = ReadBuf::new(&mut scratch);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
+            let before = buf.filled().len();
+            match Pin::new(&mut this.inner).poll_read(cx, buf) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => {
-                    let filled = read.filled();
-                    if filled.is_empty() {
-                        // End of stream: hand on an incomplete head as it is.
-                        if let State::Head(rest) = &mut this.state
-                            && !rest.is_empty()
-                        {
-                            let rest = std::mem::take(rest);
-                            this.out.extend_from_slice(&rest);
-                            continue;
-                        }
+                Poll::Ready(Ok(())) => {}
+            }
+            let read = buf.filled().len() - before;
+            if read == 0 {
+                // End of stream: hand on an incomplete head as it is.
+                if let State::Head(rest) = &mut this.state
+                    && !rest.is_empty()
+                {
+                    let rest = std::mem::take(rest);
+                    this.out.extend_from_slice(&rest);
+                    continue;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            match this.feed_in_place(&buf.filled()[before..]) {
+                Some(passed) => {
+                    buf.set_filled(before + passed);
+                    if passed > 0 {
                         return Poll::Ready(Ok(()));
                     }
-                    let filled = filled.to_vec();
-                    this.feed(&filled);
+                }
+                None => {
+                    // A head held back from an earlier read goes on in this one: copy it all.
+                    let input = buf.filled()[before..].to_vec();
+                    buf.set_filled(before);
+                    this.feed(&input);
                 }
             }
         }
@@ -356,6 +458,81 @@ mod tests {
         ]);
         assert!(refused);
         assert_eq!(out, [&b"GET / HTTP/1.1\r\n\r\n"[..], REFUSED].concat());
+    }
+
+    /// A stream that hands out its chunks one read at a time.
+    struct Chunks(std::collections::VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Chunks {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let chunks = &mut self.get_mut().0;
+            if let Some(mut chunk) = chunks.pop_front() {
+                let n = chunk.len().min(buf.remaining());
+                buf.put_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    chunks.push_front(chunk.split_off(n));
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Everything the parser would read through the guard, in reads of `size` bytes, the
+    /// stream cut into pieces of `split`; and whether it began with HTTP/2's preface.
+    async fn read_through(stream: &[u8], split: usize, size: usize) -> (Vec<u8>, bool) {
+        use tokio::io::AsyncReadExt;
+        let chunks = stream.chunks(split).map(<[u8]>::to_vec).collect();
+        let mut guard = HeadGuard::new(Chunks(chunks), 1024);
+        let h2 = guard.starts_with(b"PRI * HTTP/2.0\r\n").await.unwrap();
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; size];
+        loop {
+            let n = guard.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return (out, h2);
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_in_place_in_any_pieces() {
+        let good: &[u8] = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /c HTTP/1.1\r\n\r\n";
+        let smuggled = [
+            &b"GET / HTTP/1.1\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET /after HTTP/1.1\r\n\r\n",
+        ]
+        .concat();
+        let refused = [&b"GET / HTTP/1.1\r\n\r\n"[..], REFUSED].concat();
+        let preface: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12";
+        for split in [1, 3, 7, 40, 4096] {
+            for size in [1, 5, 64, 8192] {
+                let case = format!("split {split}, reads of {size}");
+                assert_eq!(
+                    read_through(good, split, size).await,
+                    (good.to_vec(), false),
+                    "{case}"
+                );
+                assert_eq!(
+                    read_through(&smuggled, split, size).await,
+                    (refused.clone(), false),
+                    "{case}"
+                );
+                assert_eq!(
+                    read_through(preface, split, size).await,
+                    (preface.to_vec(), true),
+                    "{case}"
+                );
+            }
+        }
+        // A head cut off by the end of the stream is handed on as it is.
+        let cut: &[u8] = b"GET / HTTP/1.1\r\nHost: x";
+        assert_eq!(read_through(cut, 4, 8192).await, (cut.to_vec(), false));
     }
 
     #[test]

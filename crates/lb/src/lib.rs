@@ -15,6 +15,8 @@ pub mod guard;
 pub mod health;
 pub mod proxy;
 pub mod router;
+pub mod tls;
+pub mod upstream;
 
 use berth_client::Client;
 use berth_model::elbv2::data_plane::{HEALTH_PATH, HealthAnswer, HealthReports, SIGNING_SERVICE};

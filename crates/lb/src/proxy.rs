@@ -1,5 +1,6 @@
 //! The listeners: one accept loop per served port (HTTP/1.1 and cleartext HTTP/2 on the same
-//! port), each request routed by the port's current table and answered as ALB does — forwarded
+//! port; for HTTPS listeners TLS first, [`crate::tls`], and HTTP/2 or HTTP/1.1 as ALPN
+//! chose), each request routed by the port's current table and answered as ALB does — forwarded
 //! over pooled keep-alive connections with `X-Forwarded-For/-Proto/-Port`, redirected, or a
 //! fixed response; 502 when the target refuses or breaks the connection, 503 when the target
 //! group has no target to offer, 504 when the target does not answer within the idle timeout.
@@ -10,27 +11,64 @@ use crate::balancer::InFlight;
 use crate::config::{Compiled, ListenerTable, Shared};
 use crate::guard::HeadGuard;
 use crate::router::{self, Decision, Origin, RequestView};
-use berth_model::elbv2::Protocol;
+use crate::upstream::{Pooled, Upstream};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use http_body_util::Full;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
-/// The body of every answer.
-pub type Body = UnsyncBoxBody<Bytes, hyper::Error>;
+/// The body of every answer: the load balancer's own, or a target's.
+pub enum Body {
+    Own(Full<Bytes>),
+    /// The request counts as outstanding on its target until this is dropped.
+    Proxied(Pooled, InFlight),
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Body::Own(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
+            Body::Proxied(body, _) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Own(full) => full.is_end_stream(),
+            Body::Proxied(body, _) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Own(full) => full.size_hint(),
+            Body::Proxied(body, _) => body.size_hint(),
+        }
+    }
+}
 
 /// The largest request head accepted (ALB: 64 KiB of headers).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -38,27 +76,22 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a port that could not be bound is tried again.
 const BIND_RETRY: Duration = Duration::from_secs(2);
-
-type Upstream = Client<HttpConnector, Incoming>;
-
-fn upstream_client() -> Upstream {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(10)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(50))
-        .build(connector)
-}
+/// How long opening a connection to a target may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection to a target is kept idle for reuse.
+const UPSTREAM_IDLE: Duration = Duration::from_secs(50);
 
 /// Keeps an accept loop on every port the configuration has listeners on, until dropped.
 pub async fn run(shared: Arc<Shared>, bind: IpAddr) {
-    let upstream = upstream_client();
+    let upstream = Upstream::new(CONNECT_TIMEOUT, UPSTREAM_IDLE);
+    let mut sweep = tokio::time::interval(UPSTREAM_IDLE / 5);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut changes = shared.subscribe();
-    let mut open: HashMap<u16, JoinHandle<()>> = HashMap::new();
+    let mut open = Accepting::default();
     let mut failing: HashMap<u16, String> = HashMap::new();
     loop {
         let ports: Vec<u16> = shared.current().listeners.keys().copied().collect();
-        open.retain(|port, task| {
+        open.0.retain(|port, task| {
             let keep = ports.contains(port);
             if !keep {
                 tracing::info!(port, "listener removed; no longer accepting on this port");
@@ -68,7 +101,7 @@ pub async fn run(shared: Arc<Shared>, bind: IpAddr) {
         });
         failing.retain(|port, _| ports.contains(port));
         for port in ports {
-            if open.contains_key(&port) {
+            if open.0.contains_key(&port) {
                 continue;
             }
             match TcpListener::bind(SocketAddr::new(bind, port)).await {
@@ -77,7 +110,7 @@ pub async fn run(shared: Arc<Shared>, bind: IpAddr) {
                         tracing::info!(port, "listener port is free again");
                     }
                     tracing::info!(port, %bind, "listening");
-                    open.insert(
+                    open.0.insert(
                         port,
                         tokio::spawn(accept(listener, port, shared.clone(), upstream.clone())),
                     );
@@ -96,26 +129,58 @@ pub async fn run(shared: Arc<Shared>, bind: IpAddr) {
             }
         }
         let retry = !failing.is_empty();
-        tokio::select! {
-            changed = changes.changed() => if changed.is_err() { break },
-            () = tokio::time::sleep(BIND_RETRY), if retry => {}
+        let bind_again = tokio::time::sleep(BIND_RETRY);
+        tokio::pin!(bind_again);
+        loop {
+            tokio::select! {
+                changed = changes.changed() => match changed {
+                    Ok(()) => break,
+                    Err(_) => return,
+                },
+                () = &mut bind_again, if retry => break,
+                _ = sweep.tick() => upstream.sweep(),
+            }
         }
-    }
-    for (_, task) in open {
-        task.abort();
     }
 }
 
-async fn accept(listener: TcpListener, port: u16, shared: Arc<Shared>, upstream: Upstream) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
+/// The accept loops by port; they stop when this is dropped.
+#[derive(Default)]
+struct Accepting(HashMap<u16, JoinHandle<()>>);
+
+impl Drop for Accepting {
+    fn drop(&mut self) {
+        for task in self.0.values() {
+            task.abort();
+        }
+    }
+}
+
+/// How an HTTP/2 connection (prior knowledge) begins.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The connection settings of a listener, for HTTP/1 and HTTP/2.
+struct Protocols {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    fn new() -> Protocols {
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            .header_read_timeout(HEAD_TIMEOUT)
+            .max_header_size(MAX_HEAD_BYTES)
+            .max_buf_size(MAX_HEAD_BYTES)
+            .keep_alive(true);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new());
+        Protocols { h1, h2 }
+    }
+}
+
+async fn accept(listener: TcpListener, port: u16, shared: Arc<Shared>, upstream: Arc<Upstream>) {
+    let protocols = Arc::new(Protocols::new());
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -126,27 +191,89 @@ async fn accept(listener: TcpListener, port: u16, shared: Arc<Shared>, upstream:
             }
         };
         let _ = stream.set_nodelay(true);
-        let (shared, upstream, builder) = (shared.clone(), upstream.clone(), builder.clone());
-        tokio::spawn(async move {
-            let io = TokioIo::new(HeadGuard::new(stream, MAX_HEAD_BYTES));
-            let service = hyper::service::service_fn(move |req| {
-                let (shared, upstream) = (shared.clone(), upstream.clone());
-                async move {
-                    let current = shared.current();
-                    Ok::<_, Infallible>(handle(req, &current, &upstream, port, peer).await)
-                }
-            });
-            if let Err(e) = builder.serve_connection(io, service).await {
-                tracing::debug!(%peer, port, "connection ended: {e}");
+        let connection = Connection {
+            shared: shared.clone(),
+            upstream: upstream.clone(),
+            protocols: protocols.clone(),
+            port,
+            peer,
+        };
+        tokio::spawn(connection.run(stream));
+    }
+}
+
+/// One client connection and what serving it takes.
+struct Connection {
+    shared: Arc<Shared>,
+    upstream: Arc<Upstream>,
+    protocols: Arc<Protocols>,
+    port: u16,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    async fn run(self, stream: TcpStream) {
+        let (port, peer) = (self.port, self.peer);
+        let tls = self
+            .shared
+            .current()
+            .listeners
+            .get(&port)
+            .and_then(|t| t.tls.clone());
+        let Some(tls) = tls else {
+            let mut guard = HeadGuard::new(stream, MAX_HEAD_BYTES);
+            let h2 = match tokio::time::timeout(HEAD_TIMEOUT, guard.starts_with(H2_PREFACE)).await {
+                Ok(Ok(h2)) => h2,
+                Ok(Err(e)) => return tracing::debug!(%peer, port, "connection ended: {e}"),
+                Err(_) => return tracing::debug!(%peer, port, "no request within {HEAD_TIMEOUT:?}"),
+            };
+            return self.serve(guard, h2).await;
+        };
+        let accepted = tokio::time::timeout(HEAD_TIMEOUT, TlsAcceptor::from(tls).accept(stream));
+        let stream = match accepted.await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return tracing::debug!(%peer, port, "TLS handshake failed: {e}"),
+            Err(_) => {
+                return tracing::debug!(%peer, port, "no TLS handshake within {HEAD_TIMEOUT:?}");
+            }
+        };
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        self.serve(HeadGuard::new(stream, MAX_HEAD_BYTES), h2).await;
+    }
+
+    async fn serve<T>(self, guard: HeadGuard<T>, h2: bool)
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            shared,
+            upstream,
+            protocols,
+            port,
+            peer,
+        } = self;
+        let io = TokioIo::new(guard);
+        let client = Arc::new(Client::new(peer));
+        let service = hyper::service::service_fn(move |req| {
+            let (shared, upstream, client) = (shared.clone(), upstream.clone(), client.clone());
+            async move {
+                let current = shared.current();
+                Ok::<_, Infallible>(handle(req, &current, &upstream, port, &client).await)
             }
         });
+        let served = if h2 {
+            protocols.h2.serve_connection(io, service).await
+        } else {
+            protocols.h1.serve_connection(io, service).await
+        };
+        if let Err(e) = served {
+            tracing::debug!(%peer, port, "connection ended: {e}");
+        }
     }
 }
 
 fn full(body: impl Into<Bytes>) -> Body {
-    Full::new(body.into())
-        .map_err(|never: Infallible| match never {})
-        .boxed_unsync()
+    Body::Own(Full::new(body.into()))
 }
 
 /// An answer of the load balancer itself.
@@ -177,41 +304,63 @@ fn refuse(message: &'static str) -> Response<Body> {
     r
 }
 
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+    header::TRANSFER_ENCODING,
 ];
 
 /// Removes hop-by-hop headers, those named in `Connection` too.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
-    headers.remove(header::TRANSFER_ENCODING);
+}
+
+/// What is known of a client connection.
+struct Client {
+    peer: SocketAddr,
+    /// Its address as `X-Forwarded-For` gives it.
+    forwarded_for: Option<HeaderValue>,
+}
+
+impl Client {
+    fn new(peer: SocketAddr) -> Client {
+        Client {
+            peer,
+            forwarded_for: HeaderValue::from_str(&peer.ip().to_canonical().to_string()).ok(),
+        }
+    }
 }
 
 async fn handle(
     req: Request<Incoming>,
     current: &Compiled,
-    upstream: &Upstream,
+    upstream: &Arc<Upstream>,
     port: u16,
-    peer: SocketAddr,
+    client: &Client,
 ) -> Response<Body> {
     // hyper drops a second Content-Length equal to the first, and a Content-Length beside
     // Transfer-Encoding; the guard refuses both before they get here, this is the backstop.
@@ -222,21 +371,14 @@ async fn handle(
     let Some(table) = current.listeners.get(&port) else {
         return error_page(StatusCode::SERVICE_UNAVAILABLE);
     };
-    let host: Option<String> = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()));
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().map(str::to_string);
+    let host = request_host(&req);
     let view = RequestView {
         method: req.method().as_str(),
-        host: host.as_deref(),
-        path: &path,
-        query: query.as_deref(),
+        host,
+        path: req.uri().path(),
+        query: req.uri().query(),
         headers: req.headers(),
-        source: peer.ip(),
+        source: client.peer.ip(),
     };
     match router::route(&table.rules, &view) {
         Decision::Nothing => error_page(StatusCode::SERVICE_UNAVAILABLE),
@@ -257,10 +399,10 @@ async fn handle(
         Decision::Redirect(r) => {
             let origin = Origin {
                 protocol: table.protocol.as_str(),
-                host: host.as_deref().unwrap_or(""),
+                host: host.unwrap_or(""),
                 port,
-                path: &path,
-                query: query.as_deref(),
+                path: req.uri().path(),
+                query: req.uri().query(),
             };
             let (status, location) = router::redirect_location(r, &origin);
             let mut response = answer(
@@ -277,11 +419,16 @@ async fn handle(
             }
         }
         Decision::Forward(groups) => {
-            let total = router::total_weight(groups);
-            let arn = if total == 0 {
-                None
-            } else {
-                router::pick_weighted(groups, rand::random_range(0..total))
+            let arn = match groups {
+                [only] if only.weight > 0 => Some(only.target_group_arn.as_str()),
+                _ => {
+                    let total = router::total_weight(groups);
+                    if total == 0 {
+                        None
+                    } else {
+                        router::pick_weighted(groups, rand::random_range(0..total))
+                    }
+                }
             };
             let Some(group) = arn.and_then(|a| current.groups.get(a)) else {
                 return error_page(StatusCode::SERVICE_UNAVAILABLE);
@@ -293,58 +440,65 @@ async fn handle(
                 return error_page(StatusCode::SERVICE_UNAVAILABLE);
             };
             let in_flight = InFlight::start(target.stats.clone());
-            forward(req, table, upstream, address, host, peer, in_flight).await
+            forward(req, table, upstream, address, client, in_flight).await
         }
     }
+}
+
+/// The `Host` header, or the HTTP/2 authority; port included if sent.
+fn request_host<B>(req: &Request<B>) -> Option<&str> {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
 }
 
 async fn forward(
     req: Request<Incoming>,
     table: &ListenerTable,
-    upstream: &Upstream,
+    upstream: &Arc<Upstream>,
     address: SocketAddr,
-    host: Option<String>,
-    peer: SocketAddr,
+    client: &Client,
     in_flight: InFlight,
 ) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
+    // An HTTP/2 request names its host in the authority only.
+    let authority = match parts.headers.contains_key(header::HOST) {
+        true => None,
+        false => parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    };
     let path_and_query = parts
         .uri
         .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    let Ok(uri) = format!("http://{address}{path_and_query}").parse::<Uri>() else {
-        return error_page(StatusCode::BAD_REQUEST);
-    };
-    parts.uri = uri;
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    parts.uri = Uri::from(path_and_query);
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers);
-    if !headers.contains_key(header::HOST)
-        && let Some(v) = host.and_then(|h| HeaderValue::from_str(&h).ok())
-    {
-        headers.insert(header::HOST, v);
+    if let Some(host) = authority {
+        headers.insert(header::HOST, host);
     }
-    let client_ip = peer.ip().to_canonical().to_string();
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(previous) => format!("{previous}, {client_ip}"),
-        None => client_ip,
-    };
-    let proto = match table.protocol {
-        Protocol::Http => "http",
-        Protocol::Https => "https",
-    };
-    for (name, value) in [
-        ("x-forwarded-for", forwarded_for),
-        ("x-forwarded-proto", proto.to_string()),
-        ("x-forwarded-port", table.port.to_string()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
+    let forwarded_for = match (
+        headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()),
+        &client.forwarded_for,
+    ) {
+        (Some(previous), Some(ip)) => {
+            let ip = ip.to_str().unwrap_or_default();
+            HeaderValue::from_str(&format!("{previous}, {ip}")).ok()
         }
+        (_, ip) => ip.clone(),
+    };
+    if let Some(v) = forwarded_for {
+        headers.insert(X_FORWARDED_FOR, v);
     }
+    headers.insert(X_FORWARDED_PROTO, table.forwarded_proto.clone());
+    headers.insert(X_FORWARDED_PORT, table.forwarded_port.clone());
     let request = Request::from_parts(parts, body);
-    match tokio::time::timeout(table.idle_timeout, upstream.request(request)).await {
+    match tokio::time::timeout(table.idle_timeout, upstream.send(address, request)).await {
         Err(_) => error_page(StatusCode::GATEWAY_TIMEOUT),
         Ok(Err(e)) => {
             tracing::debug!(target = %address, "target failed: {e}");
@@ -353,14 +507,7 @@ async fn forward(
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
-            // The request counts as outstanding until its answer has been sent.
-            let body = body
-                .map_frame(move |frame| {
-                    let _keep = &in_flight;
-                    frame
-                })
-                .boxed_unsync();
-            Response::from_parts(parts, body)
+            Response::from_parts(parts, Body::Proxied(body, in_flight))
         }
     }
 }

@@ -5,7 +5,7 @@
 use berth_lb::balancer::Health;
 use berth_lb::config::Shared;
 use berth_model::elbv2::data_plane::{
-    Algorithm, DataPlaneConfig, HealthCheckConfig, HealthReport, ListenerConfig,
+    Algorithm, CertificateConfig, DataPlaneConfig, HealthCheckConfig, HealthReport, ListenerConfig,
     LoadBalancerConfig, RuleConfig, TargetConfig, TargetGroupConfig,
 };
 use berth_model::elbv2::target::TargetState;
@@ -209,6 +209,7 @@ fn config(port: u16, rules: Vec<RuleConfig>, groups: Vec<TargetGroupConfig>) -> 
             }],
         }],
         target_groups: groups,
+        certificates: vec![],
     }
 }
 
@@ -626,4 +627,291 @@ async fn draining_targets_get_no_new_requests_and_weights_split_traffic() {
             "weight 0 gets nothing"
         );
     }
+}
+
+/// How a [`RawBackend`] answers.
+#[derive(Clone, Copy, PartialEq)]
+enum Framing {
+    Length,
+    Chunked,
+    /// A `Content-Length` answer, then the connection closed without saying so.
+    LengthThenClose,
+}
+
+/// A backend on raw sockets that numbers its connections and answers every request with the
+/// number of the connection it came on.
+async fn raw_backend(framing: Framing) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        for n in 0u32.. {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => head.extend_from_slice(&buf[..k]),
+                    }
+                    while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        head.drain(..end + 4);
+                        let body = format!("connection {n}");
+                        let answer = match framing {
+                            Framing::Chunked => format!(
+                                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                                body.len()
+                            ),
+                            _ => format!(
+                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            ),
+                        };
+                        if stream.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        if framing == Framing::LengthThenClose {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_to_targets_are_reused_until_the_target_closes_them() {
+    for framing in [Framing::Length, Framing::Chunked, Framing::LengthThenClose] {
+        let backend = raw_backend(framing).await;
+        let port = free_port();
+        let mut web = group("web", &[backend]);
+        web.health_check.enabled = false;
+        let _plane = Plane::start(config(
+            port,
+            vec![default_rule(forward_to(&[("web", 1)]))],
+            vec![web],
+        ));
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let answer = get(port, "/x").await;
+            assert_eq!(answer.status, 200);
+            seen.push(answer.body);
+            // Time for a closed connection to be noticed.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        seen.dedup();
+        match framing {
+            Framing::LengthThenClose => assert_eq!(seen.len(), 4, "{seen:?}"),
+            _ => assert_eq!(seen, ["connection 0"], "one connection for all"),
+        }
+    }
+}
+
+/// A self-signed certificate for `names` (the first also its common name), as ACM holds one.
+fn certificate(
+    arn: &str,
+    names: &[&str],
+) -> (
+    CertificateConfig,
+    rustls::pki_types::CertificateDer<'static>,
+) {
+    let sans: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = rcgen::CertificateParams::new(sans).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, names[0]);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let config = CertificateConfig {
+        arn: arn.into(),
+        certificate_chain_pem: cert.pem(),
+        private_key_pem: key.serialize_pem(),
+    };
+    (config, cert.der().clone())
+}
+
+/// A TLS connection to 127.0.0.1:`port` asking for `name`, trusting `roots`, offering `alpn`.
+async fn tls_connect(
+    port: u16,
+    name: &str,
+    roots: &[rustls::pki_types::CertificateDer<'static>],
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut store = rustls::RootCertStore::empty();
+    for r in roots {
+        store.add(r.clone()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let tcp = loop {
+        match TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(s) => break s,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("connect to {port}: {e}"),
+        }
+    };
+    let server_name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+    connector.connect(server_name, tcp).await
+}
+
+/// What an HTTPS request saw: the answer, the protocol ALPN chose and the server's certificate.
+struct TlsAnswer {
+    answer: Answer,
+    alpn: Option<Vec<u8>>,
+    presented: rustls::pki_types::CertificateDer<'static>,
+}
+
+/// `GET path` over TLS to 127.0.0.1:`port`, asking for `name`, trusting `roots`, offering
+/// `alpn`.
+async fn https_get(
+    port: u16,
+    name: &str,
+    roots: &[rustls::pki_types::CertificateDer<'static>],
+    alpn: &[&[u8]],
+    path: &str,
+) -> TlsAnswer {
+    let tls = tls_connect(port, name, roots, alpn).await.unwrap();
+    let (_, session) = tls.get_ref();
+    let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
+    let presented = session.peer_certificates().unwrap()[0].clone();
+    let request = http::Request::get(format!("https://{name}:{port}{path}"))
+        .header("host", name)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let request = if alpn.as_deref() == Some(b"h2") {
+        let mut request = request;
+        request.headers_mut().remove("host");
+        request
+    } else {
+        let (parts, body) = request.into_parts();
+        let mut parts = parts;
+        parts.uri = path.parse().unwrap();
+        http::Request::from_parts(parts, body)
+    };
+    let io = TokioIo::new(tls);
+    let response = if alpn.as_deref() == Some(b"h2") {
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        sender.send_request(request).await.unwrap()
+    } else {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+        tokio::spawn(conn);
+        sender.send_request(request).await.unwrap()
+    };
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    TlsAnswer {
+        answer: Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        },
+        alpn,
+        presented,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_listeners_terminate_tls_pick_certificates_by_name_and_speak_h2_and_http1() {
+    let backend = Backend::start("web").await;
+    let port = free_port();
+    let (shop, shop_der) = certificate("arn:shop", &["shop.example.com"]);
+    let (api, api_der) = certificate("arn:api", &["*.api.example.com"]);
+    let mut c = config(
+        port,
+        vec![default_rule(forward_to(&[("web", 1)]))],
+        vec![group("web", &[backend.port])],
+    );
+    let listener = &mut c.load_balancers[0].listeners[0];
+    listener.protocol = Protocol::Https;
+    listener.certificates = vec!["arn:shop".into(), "arn:api".into()];
+    c.certificates = vec![shop, api];
+    let plane = Plane::start(c);
+    plane
+        .wait_health("web", backend.port, Health::Healthy, Duration::from_secs(5))
+        .await;
+    let roots = [shop_der.clone(), api_der.clone()];
+
+    let h2 = https_get(
+        port,
+        "shop.example.com",
+        &roots,
+        &[b"h2", b"http/1.1"],
+        "/a",
+    )
+    .await;
+    assert_eq!(h2.alpn.as_deref(), Some(&b"h2"[..]));
+    assert_eq!((h2.answer.status, h2.answer.body.as_str()), (200, "web /a"));
+    assert_eq!(h2.answer.headers["echo-x-forwarded-proto"], "https");
+    assert_eq!(
+        h2.answer.headers["echo-x-forwarded-port"],
+        port.to_string().as_str()
+    );
+    assert_eq!(h2.presented, shop_der);
+
+    let h1 = https_get(port, "v2.api.example.com", &roots, &[b"http/1.1"], "/b").await;
+    assert_eq!(h1.alpn.as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!((h1.answer.status, h1.answer.body.as_str()), (200, "web /b"));
+    assert_eq!(
+        h1.presented, api_der,
+        "the name picks the wildcard certificate"
+    );
+
+    // No ALPN at all is HTTP/1.1.
+    let plain = https_get(port, "shop.example.com", &roots, &[], "/c").await;
+    assert_eq!(plain.alpn, None);
+    assert_eq!(
+        (plain.answer.status, plain.answer.body.as_str()),
+        (200, "web /c")
+    );
+    // A name no certificate has gets the default one (which this client then refuses).
+    let refused = tls_connect(port, "other.example.com", &roots, &[])
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("shop.example.com"),
+        "{refused}"
+    );
+
+    // Cleartext on the HTTPS port gets no HTTP answer.
+    let (status, _) = raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_ne!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_listener_without_a_loadable_certificate_is_not_served() {
+    let backend = Backend::start("web").await;
+    let port = free_port();
+    let (mut broken, _) = certificate("arn:broken", &["shop.example.com"]);
+    broken.private_key_pem = certificate("arn:other", &["x.example.com"])
+        .0
+        .private_key_pem;
+    let mut c = config(
+        port,
+        vec![default_rule(forward_to(&[("web", 1)]))],
+        vec![group("web", &[backend.port])],
+    );
+    let listener = &mut c.load_balancers[0].listeners[0];
+    listener.protocol = Protocol::Https;
+    listener.certificates = vec!["arn:broken".into(), "arn:missing".into()];
+    c.certificates = vec![broken];
+    let plane = Plane::start(c);
+    assert!(!plane.shared.current().listeners.contains_key(&port));
 }

@@ -1,6 +1,7 @@
 //! The server's background loops (service controller, instance health, janitor, target drain
-//! sweeper) share one shape: a pass every period, a late pass delaying the next rather than
-//! bunching up. They run beside the API and stop with it.
+//! sweeper, registry sweep) share one shape: a pass every period, a late pass delaying the next
+//! rather than bunching up. They run beside the API on the elected leader only
+//! ([`crate::leader`]), and stop when it loses the leadership or shuts down.
 
 use std::future::Future;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! Every failure leaves as the protocol's error shape; nothing here panics on input.
 
 use crate::auth::{self, Caller};
-use crate::{App, Ctx, agent_api, ecr, ecs, elbv2};
+use crate::{App, Ctx, acm, agent_api, ecr, ecs, elbv2};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -109,6 +109,7 @@ async fn handle(
             let origin = ecr::Origin::new(app, headers, caller.access_key_id);
             ecr::dispatch(app.clone(), ctx, origin, &route.operation, &body).await
         }
+        Service::Acm => acm::dispatch(app.clone(), ctx, &route.operation, &body).await,
         Service::Elbv2 => {
             elbv2::dispatch(app.clone(), ctx, &route.operation, &form, request_id).await
         }

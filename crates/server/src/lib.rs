@@ -7,6 +7,7 @@
 //! `berth-api`, signatures are checked with `berth-sigv4`, placement comes from
 //! `berth-scheduler`. The clock and identifiers come from [`clock`].
 
+pub mod acm;
 mod agent_api;
 mod applier;
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod front_door;
 pub mod instance_health;
 pub mod janitor;
 mod join_tokens;
+pub mod leader;
 pub mod records;
 pub mod registry;
 pub mod service_controller;
@@ -30,13 +32,14 @@ pub mod view;
 mod work_signals;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, RootKey};
+use crate::config::{Config, RootKey, StoreBackend};
 use crate::db::Db;
 use axum::Router;
 use axum::routing::{any, post};
 use berth_model::Timestamp;
-use berth_store::Store;
+use berth_store::{Election, SoleLeader, Store};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -139,27 +142,60 @@ impl App {
 
 /// Opens the SQLite store in the configured data directory.
 pub fn open_sqlite(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-        path: config.data_dir.display().to_string(),
-        source,
-    })?;
+    create_data_dir(config)?;
     let store = berth_store::sqlite::SqliteStore::open(&config.data_dir.join("berth.db"))?;
     Ok(Arc::new(store))
 }
 
+fn create_data_dir(config: &Config) -> Result<(), ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })
+}
+
+/// The configured store and the election among the servers that share it.
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub election: Arc<dyn Election>,
+}
+
+/// Opens the configured store: SQLite in the data directory (this server always leads), or
+/// an etcd cluster (servers on it elect a leader, see [`leader`]). The data directory is made
+/// either way: registry blobs live there.
+pub async fn open_store(config: &Config) -> Result<Backend, ServerError> {
+    match &config.store {
+        StoreBackend::Sqlite => Ok(Backend {
+            store: open_sqlite(config)?,
+            election: Arc::new(SoleLeader),
+        }),
+        StoreBackend::Etcd { endpoints } => {
+            create_data_dir(config)?;
+            let store = berth_store::etcd::EtcdStore::connect(endpoints).await?;
+            let election = store.election(leader::LEADER_KEY, leader::LEADER_TTL);
+            Ok(Backend {
+                store: Arc::new(store),
+                election: Arc::new(election),
+            })
+        }
+    }
+}
+
 /// Serves `app` on a bound listener until `shutdown` resolves, then drains in-flight requests.
+/// The controllers run only while this server leads (`election`; see [`leader`]); on shutdown
+/// they stop and the leadership is given up.
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
+    election: Arc<dyn Election>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let loops = [
-        tokio::spawn(janitor::run(app.clone())),
-        tokio::spawn(service_controller::run(app.clone())),
-        tokio::spawn(elbv2::run_drain_sweeper(app.clone())),
-        tokio::spawn(instance_health::run(app.clone())),
-        tokio::spawn(registry::run_sweeper(app.clone())),
-    ];
+    let candidate = match listener.local_addr() {
+        Ok(addr) => format!("http://{addr} (pid {})", std::process::id()),
+        Err(_) => format!("pid {}", std::process::id()),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let mut leading = tokio::spawn(leader::run(app.clone(), election, candidate, stopped));
     let db = app.db.clone();
     // Agents' long polls would hold a graceful shutdown up for their whole wait.
     let shutdown = async move {
@@ -170,8 +206,13 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve);
-    for background in loops {
-        background.abort();
+    let _ = stop.send(());
+    if tokio::time::timeout(Duration::from_secs(5), &mut leading)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the controllers did not stop within 5 s; leaving them");
+        leading.abort();
     }
     served
 }

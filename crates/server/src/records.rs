@@ -27,11 +27,13 @@
 //! | `/elbv2/{region}/listeners/{lb-id}/{id}` | `Listener` |
 //! | `/elbv2/{region}/rules/{listener-id}/{id}` | `Rule` (not the default rules: their listener holds them) |
 //! | `/elbv2/{region}/targets/{tg-id}/{target-id}:{port}` | `RegisteredTarget` (with its health) |
+//! | `/acm/{region}/certificates/{id}` | [`CertificateRecord`] (the PEMs, private key included) |
 //!
 //! Values are the records' JSON. Cluster names, family names and ids never contain `/`
 //! (validation guarantees it), so a prefix names exactly one collection. Repository names may
 //! contain `/`; in keys it is written `+` (which names never contain), so `{repo}` is one segment.
 
+pub use crate::acm::CertificateRecord;
 pub use crate::registry::meta::{
     BlobLink, ImageRecord, ImageTag, LifecyclePolicyRecord, LifecyclePreviewRecord,
     RepositoryRecord, UploadSession,
@@ -179,6 +181,7 @@ records! {
     Listener(Listener) at "listeners",
     ListenerRule(ListenerRule) at "rules",
     Target(RegisteredTarget) at "targets",
+    Certificate(CertificateRecord) at "certificates",
 }
 
 /// A type that is stored as one kind of [`Record`].
@@ -193,7 +196,7 @@ fn collection_of(key: &str) -> Option<&str> {
     let mut parts = key.strip_prefix('/')?.split('/');
     match parts.next()? {
         "iam" => parts.next(),
-        "ecs" | "ecr" | "elbv2" => {
+        "ecs" | "ecr" | "elbv2" | "acm" => {
             parts.next()?;
             parts.next()
         }
@@ -343,6 +346,12 @@ pub mod keys {
     }
     pub fn target(region: &str, tg_id: &str, id: &str, port: u16) -> String {
         format!("/elbv2/{region}/targets/{tg_id}/{id}:{port}")
+    }
+    pub fn certificates(region: &str) -> String {
+        format!("/acm/{region}/certificates/")
+    }
+    pub fn certificate(region: &str, id: &str) -> String {
+        format!("/acm/{region}/certificates/{id}")
     }
 }
 

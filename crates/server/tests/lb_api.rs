@@ -209,3 +209,194 @@ async fn serves_resolved_config_and_takes_health_reports() {
     let (status, _) = post(&h, "/_berth/lb/v1/health", json!({"reports": 5})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// An ACM call (JSON 1.1, `CertificateManager`): status and JSON answer.
+async fn acm(h: &support::Harness, op: &str, body: Value) -> (StatusCode, Value) {
+    let req = Request::post("/")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", format!("CertificateManager.{op}"))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = h.app.router().oneshot(req).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// An ELBv2 call that may fail: status and XML answer.
+async fn elbv2_raw(
+    h: &support::Harness,
+    action: &str,
+    params: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let mut body = format!("Action={action}&Version=2015-12-01");
+    for (k, v) in params {
+        let v: String = v
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        body.push_str(&format!("&{k}={v}"));
+    }
+    let req = Request::post("/")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    let response = h.app.router().oneshot(req).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A self-signed certificate for `name`: certificate and key PEMs.
+fn self_signed(name: &str) -> (String, String) {
+    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[tokio::test]
+async fn imported_certificates_serve_https_listeners_and_stay_while_in_use() {
+    let h = harness().await;
+    let (cert, key) = self_signed("shop.example.com");
+    let (other_cert, _) = self_signed("other.example.com");
+
+    let (status, bad) = acm(
+        &h,
+        "ImportCertificate",
+        json!({"Certificate": b64(&other_cert), "PrivateKey": b64(&key)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad["__type"], "ValidationException", "{bad}");
+
+    let (status, imported) = acm(
+        &h,
+        "ImportCertificate",
+        json!({"Certificate": b64(&cert), "PrivateKey": b64(&key),
+               "Tags": [{"Key": "team", "Value": "web"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{imported}");
+    let arn = imported["CertificateArn"].as_str().unwrap().to_string();
+    assert!(arn.starts_with("arn:aws:acm:us-east-1:"), "{arn}");
+
+    let (_, described) = acm(&h, "DescribeCertificate", json!({"CertificateArn": arn})).await;
+    let d = &described["Certificate"];
+    assert_eq!(d["DomainName"], "shop.example.com");
+    assert_eq!(d["SubjectAlternativeNames"], json!(["shop.example.com"]));
+    assert_eq!(d["Status"], "ISSUED");
+    assert_eq!(d["Type"], "IMPORTED");
+    assert_eq!(d["KeyAlgorithm"], "EC_prime256v1");
+    assert_eq!(d["InUseBy"], json!([]));
+    let (_, got) = acm(&h, "GetCertificate", json!({"CertificateArn": arn})).await;
+    assert_eq!(got["Certificate"], cert.as_str());
+    let (_, listed) = acm(&h, "ListCertificates", json!({})).await;
+    assert_eq!(
+        listed["CertificateSummaryList"][0]["CertificateArn"],
+        arn.as_str()
+    );
+    assert_eq!(listed["CertificateSummaryList"][0]["InUse"], false);
+
+    let lb = h
+        .elbv2(
+            "CreateLoadBalancer",
+            &[("Name", "web"), ("Subnets.member.1", "subnet-a")],
+        )
+        .await;
+    let lb_arn = xml_value(&lb, "LoadBalancerArn");
+    let tg = h
+        .elbv2(
+            "CreateTargetGroup",
+            &[
+                ("Name", "app"),
+                ("Protocol", "HTTP"),
+                ("Port", "80"),
+                ("VpcId", "vpc-1"),
+            ],
+        )
+        .await;
+    let tg_arn = xml_value(&tg, "TargetGroupArn");
+    let https = |cert: &str| {
+        vec![
+            ("LoadBalancerArn", lb_arn.clone()),
+            ("Protocol", "HTTPS".to_string()),
+            ("Port", "8443".to_string()),
+            ("Certificates.member.1.CertificateArn", cert.to_string()),
+            ("DefaultActions.member.1.Type", "forward".to_string()),
+            ("DefaultActions.member.1.TargetGroupArn", tg_arn.clone()),
+        ]
+    };
+    let missing = format!("{}0", &arn[..arn.len() - 1]);
+    let params = https(&missing);
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, refused) = elbv2_raw(&h, "CreateListener", &params).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.contains("<Code>CertificateNotFound</Code>"),
+        "{refused}"
+    );
+
+    let params = https(&arn);
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let listener = h.elbv2("CreateListener", &params).await;
+    let listener_arn = xml_value(&listener, "ListenerArn");
+    assert_eq!(
+        xml_value(&listener, "SslPolicy"),
+        "ELBSecurityPolicy-2016-08"
+    );
+
+    let c = config(&h, None).await.config.unwrap();
+    let l = &c.load_balancers[0].listeners[0];
+    assert_eq!(l.certificates, std::slice::from_ref(&arn));
+    assert_eq!(c.certificates.len(), 1);
+    assert_eq!(c.certificates[0].arn, arn);
+    assert_eq!(c.certificates[0].certificate_chain_pem, cert);
+    assert_eq!(c.certificates[0].private_key_pem, key);
+
+    let (_, described) = acm(&h, "DescribeCertificate", json!({"CertificateArn": arn})).await;
+    assert_eq!(described["Certificate"]["InUseBy"], json!([listener_arn]));
+    let (status, in_use) = acm(&h, "DeleteCertificate", json!({"CertificateArn": arn})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(in_use["__type"], "ResourceInUseException");
+
+    // Re-imported under the same ARN, the listener serves the new files.
+    let (new_cert, new_key) = self_signed("shop.example.com");
+    let (status, again) = acm(
+        &h,
+        "ImportCertificate",
+        json!({"CertificateArn": arn, "Certificate": b64(&new_cert), "PrivateKey": b64(&new_key)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["CertificateArn"], arn.as_str());
+    let c = config(&h, None).await.config.unwrap();
+    assert_eq!(c.certificates[0].certificate_chain_pem, new_cert);
+
+    h.elbv2("DeleteListener", &[("ListenerArn", &listener_arn)])
+        .await;
+    let (status, _) = acm(&h, "DeleteCertificate", json!({"CertificateArn": arn})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, gone) = acm(&h, "DescribeCertificate", json!({"CertificateArn": arn})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(gone["__type"], "ResourceNotFoundException");
+    let (status, not_arn) = acm(&h, "DescribeCertificate", json!({"CertificateArn": "nope"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(not_arn["__type"], "InvalidArnException");
+}

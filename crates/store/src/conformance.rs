@@ -1,9 +1,11 @@
 //! The conformance suite every [`Store`] backend must pass.
 //!
-//! Each check is a `pub async fn(&dyn Store)` that expects a fresh, empty store and panics on a
-//! violation. They use only the [`Store`] trait, so they hold for any backend (SQLite here, etcd
-//! later). Checks that cover behaviour etcd rejects (writing one key twice in one transaction)
-//! or cannot express (compacting to the current revision) are left to backend-specific tests.
+//! Each check is a `pub async fn(&dyn Store)` that expects a fresh store holding no keys and
+//! panics on a violation. They use only the [`Store`] trait, so they hold for any backend
+//! (SQLite and etcd). Revisions are counted from the fresh store's base revision (0 for SQLite,
+//! 1 for etcd, which counts its own creation): the first write is the base plus one. Checks
+//! that cover behaviour etcd rejects (writing one key twice in one transaction) or cannot
+//! express (compacting to the current revision) are left to backend-specific tests.
 //!
 //! A backend wires the suite into its tests with [`conformance_tests!`](crate::conformance_tests),
 //! which generates one `#[tokio::test]` per check from an async factory returning a
@@ -208,14 +210,16 @@ fn put_of(event: &WatchEvent) -> (&str, &[u8], i64) {
 // ---------------------------------------------------------------------------------------------
 // Checks
 
-/// A new store is at revision 0 and holds nothing.
+/// A new store holds nothing, and reading it does not move its (base) revision.
 pub async fn empty_store(store: &dyn Store) {
-    assert_eq!(store.revision().await.unwrap(), 0);
+    let base = store.revision().await.unwrap();
+    assert!(base >= 0, "revisions are never negative");
     assert_eq!(store.get("a").await.unwrap(), None);
     let res = store.range(RangeRequest::prefix("")).await.unwrap();
     assert!(res.kvs.is_empty());
     assert!(!res.more);
-    assert_eq!(res.revision, 0);
+    assert_eq!(res.revision, base);
+    assert_eq!(store.revision().await.unwrap(), base);
 }
 
 /// Put, get, overwrite and delete one key.
@@ -242,25 +246,39 @@ pub async fn put_get_delete(store: &dyn Store) {
 /// `create_revision`, `mod_revision` and `version` follow etcd: the revision grows by one per
 /// writing transaction, a delete resets the key's history.
 pub async fn revision_bookkeeping(store: &dyn Store) {
+    let base = store.revision().await.unwrap();
+    let rev = |n: i64| base + n;
     let r1 = put(store, "a", "1").await;
-    assert_eq!(r1, 1);
+    assert_eq!(r1, rev(1));
     let kv = store.get("a").await.unwrap().unwrap();
-    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (1, 1, 1));
+    assert_eq!(
+        (kv.create_revision, kv.mod_revision, kv.version),
+        (rev(1), rev(1), 1)
+    );
 
     let r2 = put(store, "b", "1").await;
-    assert_eq!(r2, 2);
+    assert_eq!(r2, rev(2));
     let r3 = put(store, "a", "2").await;
-    assert_eq!(r3, 3);
+    assert_eq!(r3, rev(3));
     let kv = store.get("a").await.unwrap().unwrap();
-    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (1, 3, 2));
+    assert_eq!(
+        (kv.create_revision, kv.mod_revision, kv.version),
+        (rev(1), rev(3), 2)
+    );
 
-    assert_eq!(delete(store, "a").await, 4);
-    assert_eq!(put(store, "a", "3").await, 5);
+    assert_eq!(delete(store, "a").await, rev(4));
+    assert_eq!(put(store, "a", "3").await, rev(5));
     let kv = store.get("a").await.unwrap().unwrap();
-    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (5, 5, 1));
+    assert_eq!(
+        (kv.create_revision, kv.mod_revision, kv.version),
+        (rev(5), rev(5), 1)
+    );
     let kv = store.get("b").await.unwrap().unwrap();
-    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (2, 2, 1));
-    assert_eq!(store.revision().await.unwrap(), 5);
+    assert_eq!(
+        (kv.create_revision, kv.mod_revision, kv.version),
+        (rev(2), rev(2), 1)
+    );
+    assert_eq!(store.revision().await.unwrap(), rev(5));
 }
 
 /// Range returns exactly the keys under the prefix, in bytewise order.
@@ -537,6 +555,7 @@ pub async fn concurrent_cas_counter(store: &dyn Store) {
 pub async fn concurrent_writers_get_distinct_revisions(store: &dyn Store) {
     const WRITERS: usize = 32;
     const EACH: usize = 10;
+    let base = store.revision().await.unwrap();
     let results = join_all((0..WRITERS).map(|w| async move {
         let mut out = Vec::new();
         for i in 0..EACH {
@@ -553,7 +572,7 @@ pub async fn concurrent_writers_get_distinct_revisions(store: &dyn Store) {
         revisions.push(rev);
     }
     revisions.sort_unstable();
-    let expected: Vec<i64> = (1..=(WRITERS * EACH) as i64).collect();
+    let expected: Vec<i64> = (base + 1..=base + (WRITERS * EACH) as i64).collect();
     assert_eq!(revisions, expected);
 }
 
@@ -685,6 +704,7 @@ pub async fn watch_deletes(store: &dyn Store) {
 /// repeating a revision.
 pub async fn watch_history_then_live_without_gaps(store: &dyn Store) {
     const TOTAL: i64 = 300;
+    let base = store.revision().await.unwrap();
     let writer = async {
         for i in 0..TOTAL {
             // Every third write is outside the watched prefix.
@@ -696,7 +716,7 @@ pub async fn watch_history_then_live_without_gaps(store: &dyn Store) {
         }
     };
     let watcher = async {
-        while store.revision().await.unwrap() < TOTAL / 3 {
+        while store.revision().await.unwrap() < base + TOTAL / 3 {
             tokio::task::yield_now().await;
         }
         let mut w = store.watch("s/", 0).await.unwrap();
@@ -707,11 +727,14 @@ pub async fn watch_history_then_live_without_gaps(store: &dyn Store) {
         (w, seen)
     };
     let ((), (mut w, seen)) = futures::join!(writer, watcher);
-    let expected: Vec<i64> = (1..=TOTAL).filter(|r| (r - 1) % 3 != 2).collect();
+    let expected: Vec<i64> = (1..=TOTAL)
+        .filter(|r| (r - 1) % 3 != 2)
+        .map(|r| base + r)
+        .collect();
     let got: Vec<i64> = seen.iter().map(|e| e.revision()).collect();
     assert_eq!(got, expected);
     for e in &seen {
-        assert_eq!(e.key(), format!("s/{:04}", e.revision() - 1));
+        assert_eq!(e.key(), format!("s/{:04}", e.revision() - base - 1));
     }
     let r = put(store, "s/last", "v").await;
     assert_eq!(next_event(&mut w).await.revision(), r);

@@ -1,21 +1,27 @@
 //! The store: an etcd-shaped, ordered key-value contract and its backends.
 //!
 //! Contract (DESIGN.md §3): string keys ordered bytewise, opaque byte values, one global
-//! `revision` that grows by one with every committed transaction that writes, `range` by
-//! prefix with a limit and a continuation key, transactions whose compares look at a key's
-//! `mod_revision` (0 means "does not exist") and whose writes apply all-or-nothing, and
-//! `watch` of a prefix from a revision. A write that returned `Ok` is durable: a crash right
-//! after it loses nothing.
+//! `revision` that grows by one with every committed transaction that writes (and by nothing
+//! else, as long as nothing but Berth writes to the backend), `range` by prefix with a limit and
+//! a continuation key, transactions whose compares look at a key's `mod_revision` (0 means "does
+//! not exist") and whose writes apply all-or-nothing, and `watch` of a prefix from a revision.
+//! A write that returned `Ok` is durable: a crash right after it loses nothing.
 //!
 //! Nothing here reads the clock or makes identifiers; callers pass them in. This crate depends
-//! on no other Berth crate. Backends: SQLite (embedded default, feature `sqlite`); an etcd
-//! backend will implement the same trait and pass the same [`conformance`] suite.
+//! on no other Berth crate. Backends: SQLite (embedded default, feature `sqlite`) and etcd (for
+//! several servers on one state, feature `etcd`); both pass the same [`conformance`] suite.
+//! [`election`] lets the servers that share a store agree on one leader.
 
 #![warn(missing_docs)]
 
 pub mod conformance;
+pub mod election;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+
+pub use election::{Election, Leadership, SoleLeader};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -199,7 +205,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// The etcd-shaped store every backend implements.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// The latest committed revision (0 for an empty, never-written store).
+    /// The latest committed revision. A store that was never written is at its base revision:
+    /// 0 for SQLite, 1 for etcd (which counts its own creation).
     async fn revision(&self) -> Result<i64>;
     /// One key, if present.
     async fn get(&self, key: &str) -> Result<Option<KeyValue>>;

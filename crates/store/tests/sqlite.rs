@@ -16,6 +16,15 @@ async fn fresh() -> Fixture {
 berth_store::conformance_tests!(fresh);
 
 #[tokio::test]
+async fn a_fresh_sqlite_store_is_at_revision_zero() {
+    let fixture = fresh().await;
+    let store = fixture.store();
+    assert_eq!(store.revision().await.unwrap(), 0);
+    let r = store.txn(Txn::new().put("a", "1")).await.unwrap();
+    assert_eq!(r.revision, 1);
+}
+
+#[tokio::test]
 async fn run_all_passes() {
     berth_store::conformance::run_all(fresh).await;
 }

@@ -29,6 +29,7 @@ macro_rules! elbv2_errors {
 }
 
 elbv2_errors! {
+    certificate_not_found => "CertificateNotFound",
     duplicate_listener => "DuplicateListener",
     duplicate_load_balancer_name => "DuplicateLoadBalancerName",
     duplicate_tag_keys => "DuplicateTagKeys",

@@ -3,12 +3,24 @@
 //! holds `--tasks` tasks, and the table reports requests per second and p50/p99 latency per
 //! operation. By default it starts a throwaway `berth server` child on a temporary data
 //! directory; `--endpoint` benchmarks a running Berth instead (it creates a `bench` cluster).
+//! `berth bench scheduler` times placement alone; `berth bench registry` (`registry.rs`) and
+//! `berth bench task-start` (`task_start.rs`) put Berth beside a peer, docker-registry and
+//! plain Docker, in the same run.
 //!
-//! This is a benchmark, not a test: it asserts nothing about speed, it prints what it saw.
+//! These are benchmarks, not tests: they assert nothing about speed, they print what they saw.
 
+mod agent_process;
+mod busybox_image;
+mod docker_engine;
+mod lb;
+mod oci;
+mod peer_registry;
+mod procfs;
+mod registry;
 mod scheduler;
 mod server_process;
 mod stats;
+mod task_start;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +39,12 @@ pub enum BenchCommand {
     Api(ApiArgs),
     /// The placement function alone: placements per second on 1k, 5k and 10k instances.
     Scheduler(scheduler::SchedulerArgs),
+    /// The load balancer beside nginx under wrk: req/s and p99, keep-alive and not.
+    Lb(lb::LbArgs),
+    /// The image registry beside Debian's docker-registry: push/pull MB/s, manifest GETs.
+    Registry(registry::RegistryArgs),
+    /// RunTask to RUNNING for a pulled image, beside `docker run -d` and the Engine API.
+    TaskStart(task_start::TaskStartArgs),
 }
 
 #[derive(Args)]
@@ -69,6 +87,9 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Api(args) => api(args).await,
         BenchCommand::Scheduler(args) => scheduler::run(args),
+        BenchCommand::Lb(args) => lb::run(args).await,
+        BenchCommand::Registry(args) => registry::run(args).await,
+        BenchCommand::TaskStart(args) => task_start::run(args).await,
     }
 }
 

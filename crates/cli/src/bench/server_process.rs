@@ -17,6 +17,11 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start() -> anyhow::Result<ServerProcess> {
+        Self::start_with(&[])
+    }
+
+    /// Starts the server with extra flags (e.g. `--auth off`).
+    pub fn start_with(extra_args: &[&str]) -> anyhow::Result<ServerProcess> {
         let data_dir = std::env::temp_dir().join(format!("berth-bench-{}", std::process::id()));
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("could not create {}", data_dir.display()))?;
@@ -24,6 +29,7 @@ impl ServerProcess {
         let mut child = Command::new(exe)
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
+            .args(extra_args)
             .env("BERTH_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -68,18 +74,14 @@ impl ServerProcess {
         Ok(server)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's resident memory, from /proc (Linux), in MiB.
     pub fn rss_mib(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kib: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib / 1024.0)
+        super::procfs::rss_mib(self.child.id())
     }
 }
 

@@ -33,6 +33,17 @@ impl Samples {
         self.micros.len()
     }
 
+    /// The latencies in the order they were recorded.
+    pub fn latencies(&self) -> impl Iterator<Item = Duration> + '_ {
+        self.micros.iter().map(|&us| Duration::from_micros(us))
+    }
+
+    /// The mean latency in milliseconds.
+    pub fn mean_ms(&self) -> Option<f64> {
+        let count = self.micros.len();
+        (count > 0).then(|| self.micros.iter().sum::<u64>() as f64 / count as f64 / 1000.0)
+    }
+
     /// The `q`-quantile (0.0..=1.0) in milliseconds, nearest-rank.
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
         if self.micros.is_empty() {
@@ -88,6 +99,74 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
+/// One line of a side-by-side table: what Berth measured and what the peer measured.
+pub struct Versus {
+    pub metric: String,
+    pub berth: Option<f64>,
+    pub peer: Option<f64>,
+}
+
+impl Versus {
+    pub fn new(metric: impl Into<String>, berth: Option<f64>, peer: Option<f64>) -> Versus {
+        Versus {
+            metric: metric.into(),
+            berth,
+            peer,
+        }
+    }
+}
+
+/// A figure with as many decimals as its size deserves.
+fn figure(v: f64) -> String {
+    match v.abs() {
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 10.0 => format!("{v:.1}"),
+        _ => format!("{v:.2}"),
+    }
+}
+
+/// Berth beside `peer`: both figures, the ratio Berth/peer and, with `difference`, Berth − peer.
+pub fn versus_table(peer: &str, rows: &[Versus], difference: bool) -> String {
+    let peer_head = peer.to_uppercase();
+    let ratio_head = format!("BERTH/{peer_head}");
+    let name = rows
+        .iter()
+        .map(|r| r.metric.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let side = peer_head.len().max(10);
+    let ratio = ratio_head.len().max(10);
+    let mut out = format!(
+        "{:<name$} {:>10} {:>side$} {:>ratio$}",
+        "METRIC", "BERTH", peer_head, ratio_head
+    );
+    if difference {
+        out.push_str(&format!(" {:>12}", "BERTH-PEER"));
+    }
+    out.push('\n');
+    let dash = || "-".to_owned();
+    for row in rows {
+        let both = row.berth.zip(row.peer);
+        let quotient = both
+            .filter(|(_, p)| *p != 0.0)
+            .map_or_else(dash, |(b, p)| format!("{:.2}", b / p));
+        out.push_str(&format!(
+            "{:<name$} {:>10} {:>side$} {:>ratio$}",
+            row.metric,
+            row.berth.map_or_else(dash, figure),
+            row.peer.map_or_else(dash, figure),
+            quotient
+        ));
+        if difference {
+            let diff = both.map_or_else(dash, |(b, p)| format!("{:+.1}", b - p));
+            out.push_str(&format!(" {diff:>12}"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +181,8 @@ mod tests {
         assert_eq!(s.quantile_ms(0.5), Some(50.0));
         assert_eq!(s.quantile_ms(0.99), Some(99.0));
         assert_eq!(s.quantile_ms(1.0), Some(100.0));
+        assert_eq!(s.mean_ms(), Some(50.5));
+        assert_eq!(s.latencies().nth(2), Some(Duration::from_millis(3)));
         let mut other = Samples::default();
         other.failed("boom".into());
         other.failed("second".into());
@@ -126,5 +207,21 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[1].starts_with("describe-clusters"), "{text}");
         assert!(lines[1].contains("1.50"), "{text}");
+    }
+
+    #[test]
+    fn versus_table_gives_ratio_and_difference() {
+        let rows = [
+            Versus::new("push MB/s", Some(300.0), Some(150.0)),
+            Versus::new("p50 ms", Some(12.5), None),
+        ];
+        let text = versus_table("docker", &rows, true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].contains("BERTH/DOCKER"), "{text}");
+        assert!(lines[1].contains(" 2.00 "), "{text}");
+        assert!(lines[1].ends_with("+150.0"), "{text}");
+        assert!(lines[2].contains("12.5"), "{text}");
+        assert!(lines[2].trim_end().ends_with('-'), "{text}");
     }
 }

@@ -1,9 +1,13 @@
 //! Test images built offline with the docker CLI from Debian's static busybox (no registry
-//! needed): `FROM scratch`, an optional marker file that makes the image (and every layer's
-//! chain) unique, busybox and its applet links.
+//! needed), by the same code as `berth bench task-start` (`src/bench/busybox_image.rs`), and
+//! the docker CLI with a config directory of the test's own.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+
+/// The builder `berth bench task-start` uses too.
+#[path = "../../src/bench/busybox_image.rs"]
+mod busybox_image;
 
 /// Runs the docker CLI; `config` is a `DOCKER_CONFIG` directory (for `login`/`push`/`pull`,
 /// so the user's own docker config is never touched).
@@ -35,30 +39,5 @@ pub fn docker_in(config: Option<&Path>, args: &[&str], stdin: Option<&str>) -> O
 /// Builds `tag` from the static busybox; `marker` (if any) goes into `/marker` first, so that
 /// no layer is shared with any other image.
 pub fn build_busybox_image(tag: &str, marker: Option<&str>) {
-    let busybox = Path::new("/bin/busybox");
-    assert!(
-        busybox.exists(),
-        "/bin/busybox is missing: install Debian's busybox-static (apt-get install busybox-static)"
-    );
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::copy(busybox, dir.path().join("busybox")).expect("copy busybox");
-    let mut dockerfile = String::from("FROM scratch\n");
-    if let Some(marker) = marker {
-        std::fs::write(dir.path().join("marker"), marker).expect("marker");
-        dockerfile.push_str("COPY marker /marker\n");
-    }
-    dockerfile.push_str(
-        "COPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    );
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("Dockerfile");
-    let out = docker_in(
-        None,
-        &["build", "-q", "-t", tag, &dir.path().display().to_string()],
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "docker build of {tag} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    busybox_image::build(tag, marker).unwrap_or_else(|e| panic!("{e:#}"));
 }

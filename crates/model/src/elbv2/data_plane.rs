@@ -41,6 +41,28 @@ pub struct DataPlaneConfig {
     pub load_balancers: Vec<LoadBalancerConfig>,
     /// Every target group a listener or rule forwards to.
     pub target_groups: Vec<TargetGroupConfig>,
+    /// Every certificate an HTTPS listener serves, with its private key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateConfig>,
+}
+
+/// A certificate as an HTTPS listener serves it (an ACM certificate the user imported).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateConfig {
+    pub arn: String,
+    /// PEM: the certificate, then the chain that was imported with it.
+    pub certificate_chain_pem: String,
+    /// PEM: the private key.
+    pub private_key_pem: String,
+}
+
+impl std::fmt::Debug for CertificateConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateConfig")
+            .field("arn", &self.arn)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +81,7 @@ pub struct ListenerConfig {
     pub arn: String,
     pub port: u16,
     pub protocol: Protocol,
+    /// The ARNs of the certificates an HTTPS listener serves, its default one first.
     #[serde(default)]
     pub certificates: Vec<String>,
     /// In priority order; the last one is the default rule (no priority, no conditions).

@@ -12,9 +12,9 @@ use berth_model::container_instance::ContainerInstance;
 use berth_model::elbv2::arn::{self, Resource};
 use berth_model::elbv2::attributes::{self, IDLE_TIMEOUT, SLOW_START};
 use berth_model::elbv2::data_plane::{
-    Algorithm, CONFIG_PATH, ConfigRequest, ConfigResponse, DataPlaneConfig, HEALTH_PATH,
-    HOST_ADDRESS_ATTRIBUTE, HealthAnswer, HealthCheckConfig, HealthReports, ListenerConfig,
-    LoadBalancerConfig, RuleConfig, TargetConfig, TargetGroupConfig,
+    Algorithm, CONFIG_PATH, CertificateConfig, ConfigRequest, ConfigResponse, DataPlaneConfig,
+    HEALTH_PATH, HOST_ADDRESS_ATTRIBUTE, HealthAnswer, HealthCheckConfig, HealthReports,
+    ListenerConfig, LoadBalancerConfig, RuleConfig, TargetConfig, TargetGroupConfig,
 };
 use berth_model::elbv2::{
     Listener, LoadBalancer, LoadBalancerState, RegisteredTarget, Rule, TargetGroup, TargetHealth,
@@ -62,6 +62,7 @@ fn seconds_attribute(set: &BTreeMap<String, String>, specs: &[attributes::Spec],
 /// The region's configuration as the data plane serves it.
 pub fn config(db: &Db, ctx: &Ctx) -> DataPlaneConfig {
     let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut certificates_used: BTreeSet<String> = BTreeSet::new();
     let mut load_balancers = Vec::new();
     for lb in db.list::<LoadBalancer>(&keys::load_balancers(&ctx.region)) {
         let lb = lb.value;
@@ -95,6 +96,7 @@ pub fn config(db: &Db, ctx: &Ctx) -> DataPlaneConfig {
                     used.extend(a.target_group_arns().map(str::to_string));
                 }
             }
+            certificates_used.extend(l.certificates.iter().cloned());
             listeners.push(ListenerConfig {
                 arn: l.arn,
                 port: l.port,
@@ -119,9 +121,23 @@ pub fn config(db: &Db, ctx: &Ctx) -> DataPlaneConfig {
         .filter(|tg| used.contains(&tg.arn))
         .map(|tg| target_group_config(db, ctx, tg, &addresses))
         .collect();
+    let mut certificates: Vec<CertificateConfig> = Vec::new();
+    for arn in certificates_used {
+        match crate::acm::find(db, ctx, &arn) {
+            Some(c) => certificates.push(CertificateConfig {
+                arn,
+                certificate_chain_pem: c.value.full_chain_pem(),
+                private_key_pem: c.value.private_key_pem,
+            }),
+            None => {
+                tracing::warn!(certificate = %arn, "an HTTPS listener names a certificate that does not exist")
+            }
+        }
+    }
     DataPlaneConfig {
         load_balancers,
         target_groups,
+        certificates,
     }
 }
 

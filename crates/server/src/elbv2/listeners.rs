@@ -3,7 +3,8 @@
 use super::{
     check_new_tags, forwarded_target_groups, listener, load_balancer, new_id, page, touch,
 };
-use crate::db::Writes;
+use crate::acm::CertificateRecord;
+use crate::db::{Db, Versioned, Writes};
 use crate::records::keys;
 use crate::{App, Ctx};
 use berth_api::ApiError;
@@ -14,6 +15,25 @@ use berth_model::elbv2::arn;
 use berth_model::elbv2::{Listener, Rule};
 
 const MAX_LISTENERS: usize = 50;
+
+/// The ACM certificates an HTTPS listener names, each of which must exist; returned so the
+/// write can compare (and touch) them, which keeps them from being deleted under it.
+fn certificates(
+    db: &Db,
+    ctx: &Ctx,
+    arns: &[String],
+) -> Result<Vec<Versioned<CertificateRecord>>, ApiError> {
+    let mut out: Vec<Versioned<CertificateRecord>> = Vec::new();
+    for arn in arns {
+        if out.iter().any(|c| &c.value.arn == arn) {
+            continue;
+        }
+        let found = crate::acm::find(db, ctx, arn)
+            .ok_or_else(|| wire::certificate_not_found(format!("Certificate '{arn}' not found")))?;
+        out.push(found);
+    }
+    Ok(out)
+}
 
 fn listeners_xml(items: &[Listener], next: Option<String>) -> String {
     let mut x = Xml::new();
@@ -47,6 +67,7 @@ pub async fn create(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiE
             }
             let groups =
                 forwarded_target_groups(db, ctx, "DefaultActions", &input.default_actions)?;
+            let certs = certificates(db, ctx, &input.certificates)?;
             let l = Listener {
                 arn: arn::listener(&ctx.region, &ctx.account, &lb.value.name, &lb.value.id, &id),
                 load_balancer_arn: lb.value.arn.clone(),
@@ -65,6 +86,9 @@ pub async fn create(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiE
                 .put(&key, l.clone());
             for g in &groups {
                 writes = touch(writes, g);
+            }
+            for c in &certs {
+                writes = touch(writes, c);
             }
             Ok((writes, l))
         })
@@ -138,6 +162,9 @@ pub async fn modify(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiE
             }
             wl::check_tls(u.protocol, &u.certificates, &mut u.ssl_policy)?;
             let mut writes = touch(Writes::new(), &lb);
+            for c in certificates(db, ctx, &u.certificates)? {
+                writes = touch(writes, &c);
+            }
             if let Some(actions) = &input.default_actions {
                 for g in forwarded_target_groups(db, ctx, "DefaultActions", actions)? {
                     writes = touch(writes, &g);
