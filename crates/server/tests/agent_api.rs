@@ -4,27 +4,14 @@
 
 mod support;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use berth_model::agent_channel::WaitAnswer;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::time::Duration;
 use support::{Harness, harness};
-use tower::ServiceExt;
 
 async fn wait_call(h: &Harness, body: Value) -> (StatusCode, Value) {
-    let req = Request::post("/_berth/agent/v1/wait")
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = h.app.router().oneshot(req).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    h.post_json("/_berth/agent/v1/wait", body).await
 }
 
 /// One wait that must be answered well before its own `wait_seconds` runs out, i.e. by a
@@ -147,22 +134,7 @@ async fn refuses_bad_waits_naming_the_field() {
 #[tokio::test]
 async fn join_tokens_trade_for_access_keys_until_they_expire() {
     let h = harness().await;
-    let post = |path: &'static str, body: Value| {
-        let app = h.app.clone();
-        async move {
-            let req = Request::post(path)
-                .header("content-type", "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap();
-            let response = app.router().oneshot(req).await.unwrap();
-            let status = response.status();
-            let bytes = response.into_body().collect().await.unwrap().to_bytes();
-            (
-                status,
-                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
-            )
-        }
-    };
+    let post = |path: &'static str, body: Value| h.post_json(path, body);
     let (status, created) = post(
         "/_berth/agent/v1/tokens",
         json!({"ttlSeconds": 3600, "cluster": "stage01"}),
@@ -217,14 +189,13 @@ async fn join_tokens_trade_for_access_keys_until_they_expire() {
 
     // Two hours later the one-hour token is refused.
     let later = Harness::with_app(h.later(7200));
-    let req = Request::post("/_berth/agent/v1/join")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"token": token, "cluster": "stage01"}).to_string(),
-        ))
-        .unwrap();
-    let response = later.app.router().oneshot(req).await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (status, _) = later
+        .post_json(
+            "/_berth/agent/v1/join",
+            json!({"token": token, "cluster": "stage01"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let (status, body) = post("/_berth/agent/v1/tokens", json!({"ttlSeconds": 5})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

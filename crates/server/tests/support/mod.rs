@@ -55,6 +55,21 @@ impl Harness {
         )
     }
 
+    /// `POST path` with a JSON body (Berth's own APIs); the status and the JSON answer.
+    pub async fn post_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let req = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = self.app.router().oneshot(req).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     pub async fn ok(&self, op: &str, body: Value) -> Value {
         let (status, out) = self.call(op, body).await;
         assert_eq!(status, StatusCode::OK, "{op} failed: {out}");
