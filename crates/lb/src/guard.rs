@@ -7,14 +7,21 @@
 //! preface, a head larger than the limit) passes through untouched for hyper to judge.
 //!
 //! Bytes are read straight into the parser's buffer and judged there; only a head that arrives
-//! in pieces is copied (held back until its end), so a well-formed stream costs one scan.
+//! in pieces is copied (held back until its end), so a well-formed stream costs one scan. The
+//! guard also ends a connection that waits for a request head longer than a limit while none of
+//! its requests is in flight ([`HeadGuard::with_head_timeout`]), with one timer per connection.
 
 use bytes::BytesMut;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
 
 /// What a refused head is replaced by: a request line hyper rejects with 400.
 const REFUSED: &[u8] = b"\x01 / HTTP/1.1\r\n\r\n";
@@ -48,6 +55,71 @@ pub struct HeadGuard<T> {
     state: State,
     out: BytesMut,
     max_head: usize,
+    head_timeout: Option<HeadTimeout>,
+}
+
+/// How many requests of a connection are in flight: received, their answer not yet sent to its
+/// end. While there are some, the connection is not waiting for a head.
+#[derive(Debug, Clone, Default)]
+pub struct Activity(Arc<AtomicUsize>);
+
+impl Activity {
+    /// Counts a request as in flight until the returned value is dropped.
+    pub fn start(&self) -> Busy {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Busy(self.0.clone())
+    }
+
+    fn idle(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
+}
+
+/// A request in flight; see [`Activity::start`].
+#[derive(Debug)]
+pub struct Busy(Arc<AtomicUsize>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The limit on waiting for a request head, with one timer per connection that is moved on
+/// only when it fires (no timer work per request).
+struct HeadTimeout {
+    limit: Duration,
+    activity: Activity,
+    /// Since when the connection has waited for a head with no request in flight.
+    waiting_since: Option<Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl HeadTimeout {
+    /// Called when a read found nothing while a head is awaited: arms the timer, or fails
+    /// once the head has been awaited longer than the limit with no request in flight.
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.activity.idle() {
+            self.waiting_since = None;
+            return Poll::Pending;
+        }
+        let deadline = *self.waiting_since.get_or_insert_with(Instant::now) + self.limit;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= deadline {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no request head within {:?}", self.limit),
+                )));
+            }
+            timer.as_mut().reset(deadline);
+        }
+    }
 }
 
 impl<T> HeadGuard<T> {
@@ -59,7 +131,21 @@ impl<T> HeadGuard<T> {
             state: State::Head(Vec::new()),
             out: BytesMut::new(),
             max_head,
+            head_timeout: None,
         }
+    }
+
+    /// Ends the stream with a `TimedOut` error when a request head is awaited for longer than
+    /// `limit` while no request of `activity` is in flight: idle keep-alive connections and
+    /// heads sent too slowly alike.
+    pub fn with_head_timeout(mut self, limit: Duration, activity: Activity) -> HeadGuard<T> {
+        self.head_timeout = Some(HeadTimeout {
+            limit,
+            activity,
+            waiting_since: None,
+            timer: None,
+        });
+        self
     }
 
     /// Runs `input`, which the caller already holds in its buffer, through the framing state
@@ -346,6 +432,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for HeadGuard<T> {
             if !this.out.is_empty() {
                 let n = this.out.len().min(buf.remaining());
                 buf.put_slice(&this.out.split_to(n));
+                if let Some(timeout) = &mut this.head_timeout {
+                    timeout.waiting_since = None;
+                }
                 return Poll::Ready(Ok(()));
             }
             match this.state {
@@ -356,7 +445,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for HeadGuard<T> {
             }
             let before = buf.filled().len();
             match Pin::new(&mut this.inner).poll_read(cx, buf) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    return match (&this.state, &mut this.head_timeout) {
+                        (State::Head(_), Some(timeout)) => timeout.poll_wait(cx),
+                        _ => Poll::Pending,
+                    };
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(())) => {}
             }
@@ -376,6 +470,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for HeadGuard<T> {
                 Some(passed) => {
                     buf.set_filled(before + passed);
                     if passed > 0 {
+                        if let Some(timeout) = &mut this.head_timeout {
+                            timeout.waiting_since = None;
+                        }
                         return Poll::Ready(Ok(()));
                     }
                 }
@@ -533,6 +630,55 @@ mod tests {
         // A head cut off by the end of the stream is handed on as it is.
         let cut: &[u8] = b"GET / HTTP/1.1\r\nHost: x";
         assert_eq!(read_through(cut, 4, 8192).await, (cut.to_vec(), false));
+    }
+
+    /// A stream that hands out its chunks, then never has anything more.
+    struct ThenSilent(std::collections::VecDeque<Vec<u8>>);
+
+    impl AsyncRead for ThenSilent {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            match self.get_mut().0.pop_front() {
+                Some(chunk) => {
+                    buf.put_slice(&chunk);
+                    Poll::Ready(Ok(()))
+                }
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_awaited_too_long_ends_the_connection_unless_a_request_is_in_flight() {
+        use tokio::io::AsyncReadExt;
+        let limit = Duration::from_secs(60);
+        let activity = Activity::default();
+        let request = b"GET / HTTP/1.1\r\n\r\n".to_vec();
+        let stream = ThenSilent([request.clone()].into());
+        let mut guard = HeadGuard::new(stream, 1024).with_head_timeout(limit, activity.clone());
+        let mut buf = [0u8; 64];
+        assert_eq!(guard.read(&mut buf).await.unwrap(), request.len());
+        // While the request is in flight, waiting for the next head is not limited.
+        let busy = activity.start();
+        let long = tokio::time::timeout(limit * 3, guard.read(&mut buf)).await;
+        assert!(long.is_err(), "still waiting");
+        drop(busy);
+        // Idle, it is.
+        let started = Instant::now();
+        let e = guard.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), limit);
+
+        // A head sent in part and then no more times out as well.
+        let stream = ThenSilent([b"GET / HTTP/1.1\r\nHo".to_vec()].into());
+        let mut guard = HeadGuard::new(stream, 1024).with_head_timeout(limit, Activity::default());
+        let started = Instant::now();
+        let e = guard.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), limit);
     }
 
     #[test]

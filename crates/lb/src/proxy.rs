@@ -9,7 +9,7 @@
 
 use crate::balancer::InFlight;
 use crate::config::{Compiled, ListenerTable, Shared};
-use crate::guard::HeadGuard;
+use crate::guard::{Activity, Busy, HeadGuard};
 use crate::router::{self, Decision, Origin, RequestView};
 use crate::upstream::{Pooled, Upstream};
 use bytes::Bytes;
@@ -32,11 +32,26 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-/// The body of every answer: the load balancer's own, or a target's.
-pub enum Body {
+/// The body of every answer: the load balancer's own, or a target's. The request counts as in
+/// flight on its connection until this is dropped.
+pub struct Body {
+    inner: Inner,
+    /// A target's answer: the request counts as outstanding on the target until it is dropped.
+    _outstanding: Option<InFlight>,
+    _busy: Option<Busy>,
+}
+
+enum Inner {
     Own(Full<Bytes>),
-    /// The request counts as outstanding on its target until this is dropped.
-    Proxied(Pooled, InFlight),
+    Proxied(Pooled),
+}
+
+impl Body {
+    /// The same body, the request in flight on its connection until it is dropped.
+    fn holding(mut self, busy: Busy) -> Body {
+        self._busy = Some(busy);
+        self
+    }
 }
 
 impl hyper::body::Body for Body {
@@ -47,32 +62,33 @@ impl hyper::body::Body for Body {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            Body::Own(full) => Pin::new(full)
+        match &mut self.get_mut().inner {
+            Inner::Own(full) => Pin::new(full)
                 .poll_frame(cx)
                 .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
-            Body::Proxied(body, _) => Pin::new(body).poll_frame(cx),
+            Inner::Proxied(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            Body::Own(full) => full.is_end_stream(),
-            Body::Proxied(body, _) => body.is_end_stream(),
+        match &self.inner {
+            Inner::Own(full) => full.is_end_stream(),
+            Inner::Proxied(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            Body::Own(full) => full.size_hint(),
-            Body::Proxied(body, _) => body.size_hint(),
+        match &self.inner {
+            Inner::Own(full) => full.size_hint(),
+            Inner::Proxied(body) => body.size_hint(),
         }
     }
 }
 
 /// The largest request head accepted (ALB: 64 KiB of headers).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// How long a client may take to send a request head.
+/// How long a connection may wait for a request head (sent slowly, or none on an idle
+/// keep-alive connection) while none of its requests is in flight.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a port that could not be bound is tried again.
 const BIND_RETRY: Duration = Duration::from_secs(2);
@@ -168,8 +184,9 @@ struct Protocols {
 impl Protocols {
     fn new() -> Protocols {
         let mut h1 = http1::Builder::new();
+        // The guard limits waiting for heads (hyper's limit arms a timer per request).
         h1.timer(TokioTimer::new())
-            .header_read_timeout(HEAD_TIMEOUT)
+            .header_read_timeout(None)
             .max_header_size(MAX_HEAD_BYTES)
             .max_buf_size(MAX_HEAD_BYTES)
             .keep_alive(true);
@@ -220,14 +237,16 @@ impl Connection {
             .listeners
             .get(&port)
             .and_then(|t| t.tls.clone());
+        let activity = Activity::default();
         let Some(tls) = tls else {
-            let mut guard = HeadGuard::new(stream, MAX_HEAD_BYTES);
+            let mut guard = HeadGuard::new(stream, MAX_HEAD_BYTES)
+                .with_head_timeout(HEAD_TIMEOUT, activity.clone());
             let h2 = match tokio::time::timeout(HEAD_TIMEOUT, guard.starts_with(H2_PREFACE)).await {
                 Ok(Ok(h2)) => h2,
                 Ok(Err(e)) => return tracing::debug!(%peer, port, "connection ended: {e}"),
                 Err(_) => return tracing::debug!(%peer, port, "no request within {HEAD_TIMEOUT:?}"),
             };
-            return self.serve(guard, h2).await;
+            return self.serve(guard, h2, activity).await;
         };
         let accepted = tokio::time::timeout(HEAD_TIMEOUT, TlsAcceptor::from(tls).accept(stream));
         let stream = match accepted.await {
@@ -238,10 +257,12 @@ impl Connection {
             }
         };
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-        self.serve(HeadGuard::new(stream, MAX_HEAD_BYTES), h2).await;
+        let guard = HeadGuard::new(stream, MAX_HEAD_BYTES)
+            .with_head_timeout(HEAD_TIMEOUT, activity.clone());
+        self.serve(guard, h2, activity).await;
     }
 
-    async fn serve<T>(self, guard: HeadGuard<T>, h2: bool)
+    async fn serve<T>(self, guard: HeadGuard<T>, h2: bool, activity: Activity)
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -256,9 +277,11 @@ impl Connection {
         let client = Arc::new(Client::new(peer));
         let service = hyper::service::service_fn(move |req| {
             let (shared, upstream, client) = (shared.clone(), upstream.clone(), client.clone());
+            let busy = activity.start();
             async move {
                 let current = shared.current();
-                Ok::<_, Infallible>(handle(req, &current, &upstream, port, &client).await)
+                let response = handle(req, &current, &upstream, port, &client).await;
+                Ok::<_, Infallible>(response.map(|body| body.holding(busy)))
             }
         });
         let served = if h2 {
@@ -273,7 +296,11 @@ impl Connection {
 }
 
 fn full(body: impl Into<Bytes>) -> Body {
-    Body::Own(Full::new(body.into()))
+    Body {
+        inner: Inner::Own(Full::new(body.into())),
+        _outstanding: None,
+        _busy: None,
+    }
 }
 
 /// An answer of the load balancer itself.
@@ -507,7 +534,12 @@ async fn forward(
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
-            Response::from_parts(parts, Body::Proxied(body, in_flight))
+            let body = Body {
+                inner: Inner::Proxied(body),
+                _outstanding: Some(in_flight),
+                _busy: None,
+            };
+            Response::from_parts(parts, body)
         }
     }
 }
