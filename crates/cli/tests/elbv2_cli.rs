@@ -3,14 +3,7 @@
 
 mod support;
 
-use serde_json::Value;
-use support::{ACCOUNT, Berth, REGION};
-
-fn s(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_string()
-}
+use support::{ACCOUNT, Berth, REGION, s};
 
 #[test]
 fn the_seed_flow_through_the_aws_cli() {

@@ -5,13 +5,12 @@
 
 mod support;
 
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::Berth;
+use support::{Berth, free_port, s};
 
 /// A backend answering `NAME PATH` to every request, `/health` included.
 struct Backend {
@@ -81,20 +80,6 @@ fn get(port: u16, path: &str) -> (u16, String) {
             Err(e) => panic!("GET {path} on port {port}: {e}"),
         }
     }
-}
-
-fn s(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_string()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn counts(hits: &Arc<Mutex<Vec<String>>>) -> BTreeMap<String, usize> {

@@ -3,7 +3,7 @@
 //! work changed, so a task placed on an instance starts without a polling delay; `tokens` and
 //! `join`, how a new host gets credentials of its own ([`crate::join_tokens`]).
 
-use crate::elbv2::data_plane::{decode, encode};
+use crate::front_door::{decode_own as decode, encode_own as encode};
 use crate::{App, Ctx, join_tokens};
 use berth_api::ApiError;
 use berth_model::agent_channel::{

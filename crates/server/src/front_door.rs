@@ -204,3 +204,16 @@ pub async fn berth_call(
     );
     response
 }
+
+/// The JSON body of a call to one of Berth's own APIs (an empty body is `{}`).
+pub(crate) fn decode_own<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if body.is_empty() { b"{}" } else { body };
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::serialization(format!("the request body is not valid: {e}")))
+}
+
+/// The JSON answer of a call to one of Berth's own APIs.
+pub(crate) fn encode_own<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value)
+        .map_err(|e| ApiError::server(format!("the answer does not serialize: {e}")))
+}

@@ -5,6 +5,7 @@
 
 use super::usage;
 use crate::db::{Db, Writes};
+use crate::front_door::{decode_own as decode, encode_own as encode};
 use crate::records::keys;
 use crate::{App, Ctx};
 use berth_api::ApiError;
@@ -20,8 +21,6 @@ use berth_model::elbv2::{
     Listener, LoadBalancer, LoadBalancerState, RegisteredTarget, Rule, TargetGroup, TargetHealth,
     TargetState, TargetType,
 };
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Runs the call at `path` with the JSON `body`; returns the JSON answer.
@@ -42,17 +41,6 @@ pub async fn dispatch(app: &App, ctx: &Ctx, path: &str, body: &[u8]) -> Result<V
             "nothing is served at POST {path}"
         ))),
     }
-}
-
-pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.is_empty() { b"{}" } else { body };
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::serialization(format!("the request body is not valid: {e}")))
-}
-
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(value)
-        .map_err(|e| ApiError::server(format!("the answer does not serialize: {e}")))
 }
 
 fn seconds_attribute(set: &BTreeMap<String, String>, specs: &[attributes::Spec], key: &str) -> u32 {
