@@ -69,25 +69,73 @@ impl Candidate {
     /// The values of a cluster-query-language subject on this instance. `planned` is the group
     /// of tasks the plan has already put here, if any: they count for `task:group`.
     pub(crate) fn subject(&self, subject: &str, planned: Option<&str>) -> Vec<String> {
-        if let Some(name) = subject.strip_prefix("attribute:") {
-            return self
-                .attribute(name)
-                .map(str::to_string)
+        let mut values = Vec::new();
+        self.each_value(Subject::parse(subject), planned, |v| {
+            values.push(v.to_string())
+        });
+        values
+    }
+
+    /// Calls `each` with every value of `subject` on this instance, in the order
+    /// [`subject`](Self::subject) lists them, borrowing rather than copying them.
+    pub(crate) fn each_value<'a>(
+        &'a self,
+        subject: Subject<'_>,
+        planned: Option<&'a str>,
+        mut each: impl FnMut(&'a str),
+    ) {
+        match subject {
+            Subject::Attribute(name) => self.attribute(name).into_iter().for_each(each),
+            Subject::TaskGroup => {
+                self.task_groups.keys().for_each(|g| each(g));
+                if let Some(planned) = planned.filter(|p| !self.task_groups.contains_key(*p)) {
+                    each(planned);
+                }
+            }
+            Subject::Ec2InstanceId => self.ec2_instance_id.as_deref().into_iter().for_each(each),
+            Subject::InstanceId => each(&self.id),
+            Subject::AgentConnected => each(if self.agent_connected {
+                "true"
+            } else {
+                "false"
+            }),
+            Subject::Property(name) => self
+                .properties
+                .get(name)
+                .map(String::as_str)
                 .into_iter()
-                .collect();
+                .for_each(each),
+        }
+    }
+}
+
+/// A cluster-query-language subject, told apart once so that reading it on each instance
+/// matches no strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subject<'s> {
+    /// `attribute:NAME`; holds `NAME`.
+    Attribute(&'s str),
+    /// `task:group`: one value per group of tasks on the instance, planned ones included.
+    TaskGroup,
+    Ec2InstanceId,
+    /// `instanceId` or `containerInstanceArn`.
+    InstanceId,
+    AgentConnected,
+    /// Any other subject, looked up in [`Candidate::properties`] by its exact name.
+    Property(&'s str),
+}
+
+impl<'s> Subject<'s> {
+    pub(crate) fn parse(subject: &'s str) -> Self {
+        if let Some(name) = subject.strip_prefix("attribute:") {
+            return Subject::Attribute(name);
         }
         match subject {
-            "task:group" => {
-                let mut groups: Vec<String> = self.task_groups.keys().cloned().collect();
-                if let Some(planned) = planned.filter(|p| !self.task_groups.contains_key(*p)) {
-                    groups.push(planned.to_string());
-                }
-                groups
-            }
-            "ec2InstanceId" => self.ec2_instance_id.iter().cloned().collect(),
-            "instanceId" | "containerInstanceArn" => vec![self.id.clone()],
-            "agentConnected" => vec![self.agent_connected.to_string()],
-            other => self.properties.get(other).cloned().into_iter().collect(),
+            "task:group" => Subject::TaskGroup,
+            "ec2InstanceId" => Subject::Ec2InstanceId,
+            "instanceId" | "containerInstanceArn" => Subject::InstanceId,
+            "agentConnected" => Subject::AgentConnected,
+            other => Subject::Property(other),
         }
     }
 }

@@ -5,14 +5,21 @@
 //! placement constraint holds, in the order given (`memberOf` expressions see the tasks the plan
 //! has already put there; `distinctInstance` counts the instance's tasks of the same group,
 //! planned or not); and the task's CPU, memory and static ports fit (`RESOURCE:…`).
+//!
+//! [`Rules`] answers only whether an instance passes, as [`Check::fault`] would, for one plan:
+//! it splits the checks into those no placement can change and those it can, and evaluates each
+//! `memberOf` expression once per distinct combination of the values it reads rather than once
+//! per instance and task. [`Check::fault`] names the reason, only when a failure is reported.
 
 use std::fmt;
 
 use berth_model::common::Attribute;
 use berth_model::container_instance::{ResourceShortfall, Resources};
 use berth_model::placement::Constraint;
+use berth_model::query::Expr;
 
-use crate::candidate::Candidate;
+use crate::candidate::{Candidate, Subject};
+use crate::memo::Interner;
 
 /// Why an instance cannot take a task, as ECS words it in RunTask's `failures`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +91,7 @@ fn has_attribute(candidate: &Candidate, required: &Attribute) -> bool {
 pub(crate) enum Fault<'a> {
     Agent,
     MissingAttribute(&'a Attribute),
-    MemberOf(&'a berth_model::query::Expr),
+    MemberOf(&'a Expr),
     DistinctInstance,
     Resource(ResourceShortfall),
 }
@@ -122,48 +129,6 @@ fn is_static(constraint: &Constraint) -> bool {
 }
 
 impl Check<'_> {
-    /// Whether `candidate` passes every check that no placement of this plan can change: the
-    /// agent, required attributes and the expressions that do not read `task:group`.
-    pub(crate) fn passes_static(&self, candidate: &Candidate) -> bool {
-        candidate.agent_connected
-            && self
-                .required_attributes
-                .iter()
-                .all(|a| has_attribute(candidate, a))
-            && self
-                .constraints
-                .iter()
-                .filter(|c| is_static(c))
-                .all(|c| match c {
-                    Constraint::MemberOf(expr) => {
-                        expr.evaluate_multi(&|s: &str| candidate.subject(s, None))
-                    }
-                    Constraint::DistinctInstance => true,
-                })
-    }
-
-    /// For a candidate that [`passes_static`](Self::passes_static): whether it may take one more
-    /// task now — the checks that change as tasks are placed, and resources.
-    pub(crate) fn passes_now(
-        &self,
-        candidate: &Candidate,
-        remaining: &Resources,
-        in_group: usize,
-        planned: usize,
-    ) -> bool {
-        let planned_group = (planned > 0).then_some(self.group);
-        self.constraints
-            .iter()
-            .filter(|c| !is_static(c))
-            .all(|c| match c {
-                Constraint::DistinctInstance => in_group == 0,
-                Constraint::MemberOf(expr) => {
-                    expr.evaluate_multi(&|s: &str| candidate.subject(s, planned_group))
-                }
-            })
-            && remaining.fits(self.demand).is_ok()
-    }
-
     /// Whether `candidate`, with `remaining` resources, `in_group` tasks of the group (existing
     /// and planned) and `planned` of them from this plan, may take one more task.
     #[cfg(test)]
@@ -212,6 +177,128 @@ impl Check<'_> {
             }
         }
         remaining.fits(self.demand).map_err(Fault::Resource)
+    }
+}
+
+/// One `memberOf` expression prepared for one plan: its subjects told apart once, and its
+/// verdict kept for each distinct combination of their values on the instances it has seen.
+struct MemberOf<'a> {
+    expr: &'a Expr,
+    /// Each subject the expression reads, as written and as told apart.
+    subjects: Vec<(&'a str, Subject<'a>)>,
+    /// Ids for the combinations of values: each subject's values then `None`.
+    keys: Interner<Option<&'a str>>,
+    /// The verdict for each id.
+    verdicts: Vec<bool>,
+    /// The key being looked up, kept to reuse its allocation.
+    key: Vec<Option<&'a str>>,
+}
+
+impl<'a> MemberOf<'a> {
+    fn new(expr: &'a Expr) -> Self {
+        MemberOf {
+            expr,
+            subjects: expr
+                .subjects()
+                .into_iter()
+                .map(|s| (s, Subject::parse(s)))
+                .collect(),
+            keys: Interner::new(),
+            verdicts: Vec::new(),
+            key: Vec::new(),
+        }
+    }
+
+    /// Whether the expression holds on `candidate`, with the plan's tasks of group `planned`
+    /// there if any (as [`Check::fault`] evaluates it).
+    fn holds(&mut self, candidate: &'a Candidate, planned: Option<&'a str>) -> bool {
+        let key = &mut self.key;
+        key.clear();
+        for &(_, subject) in &self.subjects {
+            candidate.each_value(subject, planned, |v| key.push(Some(v)));
+            key.push(None);
+        }
+        let (id, new) = self.keys.id(&self.key);
+        if new {
+            let verdict = self.expr.evaluate_multi(&|s: &str| self.values(s));
+            self.verdicts.push(verdict);
+        }
+        self.verdicts[id]
+    }
+
+    /// The values of `subject` in the key being looked up.
+    fn values(&self, subject: &str) -> Vec<String> {
+        let Some(n) = self.subjects.iter().position(|(s, _)| *s == subject) else {
+            return Vec::new();
+        };
+        self.key
+            .split(Option::is_none)
+            .nth(n)
+            .unwrap_or_default()
+            .iter()
+            .flatten()
+            .map(|v| v.to_string())
+            .collect()
+    }
+}
+
+/// A request's checks prepared for one plan: whether an instance passes them, as
+/// [`Check::fault`] would say, split into what no placement can change and what it can.
+pub(crate) struct Rules<'a> {
+    group: &'a str,
+    required_attributes: &'a [Attribute],
+    distinct_instance: bool,
+    /// The expressions that do not read `task:group`.
+    fixed: Vec<MemberOf<'a>>,
+    /// The expressions that do.
+    moving: Vec<MemberOf<'a>>,
+}
+
+impl<'a> Rules<'a> {
+    pub(crate) fn new(check: &Check<'a>) -> Self {
+        let (fixed, moving) = check
+            .constraints
+            .iter()
+            .filter_map(|c| match c {
+                Constraint::MemberOf(expr) => Some((is_static(c), MemberOf::new(expr))),
+                Constraint::DistinctInstance => None,
+            })
+            .partition::<Vec<_>, _>(|(fixed, _)| *fixed);
+        Rules {
+            group: check.group,
+            required_attributes: check.required_attributes,
+            distinct_instance: check.constraints.contains(&Constraint::DistinctInstance),
+            fixed: fixed.into_iter().map(|(_, m)| m).collect(),
+            moving: moving.into_iter().map(|(_, m)| m).collect(),
+        }
+    }
+
+    /// Whether `candidate` passes every check that no placement of this plan can change: the
+    /// agent, required attributes and the expressions that do not read `task:group`.
+    pub(crate) fn passes_static(&mut self, candidate: &'a Candidate) -> bool {
+        candidate.agent_connected
+            && self
+                .required_attributes
+                .iter()
+                .all(|a| has_attribute(candidate, a))
+            && self.fixed.iter_mut().all(|m| m.holds(candidate, None))
+    }
+
+    /// For a candidate that [`passes_static`](Self::passes_static): whether the constraints
+    /// that placements change hold, with `in_group` tasks of the group there (existing and
+    /// planned) and `planned` of them from this plan. Resources are not checked.
+    pub(crate) fn passes_moving(
+        &mut self,
+        candidate: &'a Candidate,
+        in_group: usize,
+        planned: usize,
+    ) -> bool {
+        let planned_group = (planned > 0).then_some(self.group);
+        !(self.distinct_instance && in_group > 0)
+            && self
+                .moving
+                .iter_mut()
+                .all(|m| m.holds(candidate, planned_group))
     }
 }
 

@@ -23,10 +23,20 @@
 //! by group (`service:NAME` for a service, the RunTask `group`, else `family:NAME`), as ECS
 //! spreads a service's tasks over the tasks of that service and standalone tasks over the tasks
 //! of their group.
+//!
+//! The work is arranged so that a plan looks at each candidate about once, with the same result
+//! as checking and ranking every candidate for every task: the checks no placement can change
+//! are made once per plan, each `memberOf` expression evaluated once per distinct combination of
+//! the values it reads (`memo.rs`); the candidates that pass are grouped into cells by the
+//! attribute values they are spread over, each cell keeping its best (`cells.rs`), so a task
+//! after the first compares one candidate per cell; and only the candidate that took a task is
+//! checked again. The tests' `reference.rs` places the plain way and checks that plans agree.
 
 mod candidate;
+mod cells;
 mod constraint;
 mod demand;
+mod memo;
 mod rng;
 pub mod rollout;
 mod strategy;
@@ -39,11 +49,11 @@ pub use strategy::{run_task_default, service_default};
 use berth_model::common::Attribute;
 use berth_model::container_instance::Resources;
 use berth_model::placement::{Constraint, SpreadField, Strategy};
-use std::collections::HashMap;
-
-use constraint::Check;
+use cells::Cells;
+use constraint::{Check, Rules};
+use memo::Interner;
 use rng::Rng;
-use strategy::{Standing, narrow};
+use strategy::{Own, Ranking, Standing};
 
 /// What to place: one task's needs and the rules for where it may and should go.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +102,8 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub(crate) struct SpreadCount {
     pub name: String,
+    /// Per candidate: the slot of its value. [`UNUSED`] for a candidate that can take none of
+    /// the plan's tasks and has none of the group's: no one reads its slot.
     pub slot_of: Vec<usize>,
     pub tasks: Vec<usize>,
 }
@@ -99,144 +111,244 @@ pub(crate) struct SpreadCount {
 /// One [`SpreadCount`] per attribute a `spread` strategy names.
 pub(crate) type SpreadCounts = Vec<SpreadCount>;
 
-fn spread_counts(candidates: &[Candidate], request: &Request) -> SpreadCounts {
-    request
-        .strategies
-        .iter()
-        .filter_map(|s| match s {
-            Strategy::Spread(SpreadField::Attribute(name)) => Some(name.clone()),
+/// The slot of a candidate whose value no one reads.
+const UNUSED: usize = usize::MAX;
+
+impl SpreadCount {
+    fn new(name: String, candidates: usize) -> Self {
+        SpreadCount {
+            name,
+            slot_of: Vec::with_capacity(candidates),
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Counts the next candidate, which has `tasks` of the group; `needed`: whether it may take
+    /// tasks of this plan (its slot is read then even when it has none). `slots` numbers the
+    /// values.
+    fn count<'a>(
+        &mut self,
+        slots: &mut Interner<Option<&'a str>>,
+        candidate: &'a Candidate,
+        tasks: usize,
+        needed: bool,
+    ) {
+        if !needed && tasks == 0 {
+            self.slot_of.push(UNUSED);
+            return;
+        }
+        let (slot, new) = slots.id(&[candidate.attribute(&self.name)]);
+        if new {
+            self.tasks.push(0);
+        }
+        self.tasks[slot] += tasks;
+        self.slot_of.push(slot);
+    }
+}
+
+impl Request {
+    /// The checks every candidate must pass.
+    fn check(&self) -> Check<'_> {
+        Check {
+            demand: &self.demand,
+            required_attributes: &self.required_attributes,
+            constraints: &self.constraints,
+            group: &self.group,
+        }
+    }
+
+    /// The attributes the `spread` strategies name, in order.
+    fn spread_attributes(&self) -> impl Iterator<Item = &str> {
+        self.strategies.iter().filter_map(|s| match s {
+            Strategy::Spread(SpreadField::Attribute(name)) => Some(name.as_str()),
             _ => None,
         })
-        .map(|name| {
-            let mut slots: HashMap<Option<&str>, usize> = HashMap::new();
-            let mut tasks = Vec::new();
-            let slot_of = candidates
-                .iter()
-                .map(|c| {
-                    let next = slots.len();
-                    let slot = *slots.entry(c.attribute(&name)).or_insert(next);
-                    if slot == tasks.len() {
-                        tasks.push(0);
-                    }
-                    tasks[slot] += c.tasks_in(&request.group);
-                    slot
-                })
-                .collect();
-            SpreadCount {
-                name,
-                slot_of,
-                tasks,
-            }
-        })
-        .collect()
+    }
+}
+
+/// Where a plan stands: what each candidate has left and holds, and the spread counts.
+struct State {
+    remaining: Vec<Resources>,
+    /// Tasks of the request's group on each candidate: existing plus planned.
+    in_group: Vec<usize>,
+    /// Tasks this plan has put on each candidate.
+    planned: Vec<usize>,
+    /// Whether each candidate passes every check but resources now. Only the candidate that
+    /// takes a task can change, so only it is checked again.
+    open: Vec<bool>,
+    /// For each `spread` on an attribute: the group's tasks per value.
+    spread_counts: SpreadCounts,
+}
+
+impl State {
+    fn standing(&self) -> Standing<'_> {
+        Standing {
+            remaining: &self.remaining,
+            in_group: &self.in_group,
+            spread_counts: &self.spread_counts,
+        }
+    }
+
+    /// Whether candidate `i` may take one more task needing `demand` now (`needs_ports`:
+    /// whether it has static ports to check).
+    fn may_take(&self, i: usize, demand: &Resources, needs_ports: bool) -> bool {
+        let have = &self.remaining[i];
+        self.open[i]
+            && demand.cpu <= have.cpu
+            && demand.memory_mib <= have.memory_mib
+            && (!needs_ports || have.fits(demand).is_ok())
+    }
 }
 
 /// The running state of one plan.
 struct Placer<'a> {
     candidates: &'a [Candidate],
     request: &'a Request,
-    remaining: Vec<Resources>,
-    /// Tasks of the request's group on each candidate: existing plus planned.
-    in_group: Vec<usize>,
-    /// Tasks this plan has put on each candidate.
-    planned: Vec<usize>,
+    rules: Rules<'a>,
+    ranking: Ranking,
+    /// Whether the task needs static ports (else fitting is CPU and memory alone).
+    needs_ports: bool,
+    state: State,
+    /// The candidates that pass the checks no placement can change, in order.
+    eligible: Vec<usize>,
+    /// The eligible candidates grouped for finding the best, once a task is placed anywhere.
+    cells: Option<Cells>,
     rng: Rng,
     placements: Vec<Result<usize, Unplaced>>,
-    /// For each `spread` on an attribute: the group's tasks per value, kept as tasks are placed.
-    spread_counts: SpreadCounts,
-    /// Per candidate: whether it passes the checks no placement can change (computed once).
-    statically_ok: Vec<bool>,
 }
 
 impl<'a> Placer<'a> {
+    /// Looks at each candidate once: its tasks of the group, the checks no placement can change,
+    /// and its values of the spread attributes.
     fn new(candidates: &'a [Candidate], request: &'a Request) -> Self {
+        let n = candidates.len();
+        let mut rules = Rules::new(&request.check());
+        let mut spreads: Vec<_> = request
+            .spread_attributes()
+            .map(|name| (SpreadCount::new(name.to_string(), n), Interner::new()))
+            .collect();
+        let mut state = State {
+            remaining: Vec::with_capacity(n),
+            in_group: Vec::with_capacity(n),
+            planned: vec![0; n],
+            open: Vec::with_capacity(n),
+            spread_counts: Vec::new(),
+        };
+        let mut eligible = Vec::new();
+        for (i, c) in candidates.iter().enumerate() {
+            let tasks = c.tasks_in(&request.group);
+            let ok = rules.passes_static(c);
+            if ok {
+                eligible.push(i);
+            }
+            state.open.push(ok && rules.passes_moving(c, tasks, 0));
+            for (spread, slots) in &mut spreads {
+                spread.count(slots, c, tasks, ok);
+            }
+            state.in_group.push(tasks);
+            state.remaining.push(c.remaining.clone());
+        }
+        state.spread_counts = spreads.into_iter().map(|(count, _)| count).collect();
+        let demand = &request.demand;
         Placer {
             candidates,
             request,
-            remaining: candidates.iter().map(|c| c.remaining.clone()).collect(),
-            in_group: candidates
-                .iter()
-                .map(|c| c.tasks_in(&request.group))
-                .collect(),
-            planned: vec![0; candidates.len()],
+            rules,
+            ranking: Ranking::new(&request.strategies, &state.spread_counts),
+            needs_ports: !demand.ports_tcp.is_empty() || !demand.ports_udp.is_empty(),
+            state,
+            eligible,
+            cells: None,
             rng: Rng::new(request.seed),
             placements: Vec::new(),
-            spread_counts: spread_counts(candidates, request),
-            statically_ok: {
-                let check = Check {
-                    demand: &request.demand,
-                    required_attributes: &request.required_attributes,
-                    constraints: &request.constraints,
-                    group: &request.group,
-                };
-                candidates.iter().map(|c| check.passes_static(c)).collect()
-            },
         }
     }
 
-    /// Places one task on one of `considered`, or records why none of them can take it.
-    fn place_one(&mut self, considered: impl IntoIterator<Item = usize>) {
-        let check = Check {
-            demand: &self.request.demand,
-            required_attributes: &self.request.required_attributes,
-            constraints: &self.request.constraints,
-            group: &self.request.group,
-        };
-        let mut fit = Vec::new();
-        let mut misses = Vec::new();
-        for i in considered {
-            let ok = self.statically_ok[i]
-                && check.passes_now(
-                    &self.candidates[i],
-                    &self.remaining[i],
-                    self.in_group[i],
-                    self.planned[i],
-                );
-            if ok {
-                fit.push(i);
-            } else {
-                misses.push(i);
+    /// Places one task on the candidate the strategies like best, or records why none can take
+    /// it.
+    fn place_anywhere(&mut self) {
+        let (ranking, state, eligible) = (&self.ranking, &self.state, &self.eligible);
+        let cells = self.cells.get_or_insert_with(|| {
+            let spreads: Vec<&SpreadCount> =
+                ranking.spreads().map(|n| &state.spread_counts[n]).collect();
+            Cells::new(state.remaining.len(), eligible, |i, key| {
+                key.extend(spreads.iter().map(|s| s.slot_of[i]));
+            })
+        });
+        let (demand, needs_ports) = (&self.request.demand, self.needs_ports);
+        let tied = cells.tied(ranking, &state.standing(), |i| {
+            state.may_take(i, demand, needs_ports)
+        });
+        match tied {
+            [] => self.reject(0..self.candidates.len()),
+            tied => {
+                let chosen = ranking.choose(tied, &mut self.rng);
+                self.take(chosen);
             }
         }
-        if fit.is_empty() {
-            // Only now: the reason of each instance, every check in order.
-            let rejections = misses
-                .into_iter()
-                .filter_map(|i| {
-                    check
-                        .fault(
-                            &self.candidates[i],
-                            &self.remaining[i],
-                            self.in_group[i],
-                            self.planned[i],
-                        )
-                        .err()
-                        .map(|fault| Rejection {
-                            candidate: i,
-                            reason: fault.into_reason(),
-                        })
-                })
-                .collect();
-            self.placements.push(Err(Unplaced { rejections }));
-            return;
+    }
+
+    /// Places one task on `target`, or records why it cannot take it.
+    fn place_at(&mut self, target: usize) {
+        if self
+            .state
+            .may_take(target, &self.request.demand, self.needs_ports)
+        {
+            let chosen = self.ranking.choose(&[target], &mut self.rng);
+            self.take(chosen);
+        } else {
+            self.reject([target]);
         }
-        let standing = Standing {
-            remaining: &self.remaining,
-            in_group: &self.in_group,
-            spread_counts: &self.spread_counts,
-        };
-        for strategy in &self.request.strategies {
-            if fit.len() == 1 {
-                break;
-            }
-            fit = narrow(strategy, fit, &standing, &mut self.rng);
-        }
-        let chosen = fit[self.rng.below(fit.len())];
-        self.remaining[chosen].subtract(&self.request.demand);
-        self.in_group[chosen] += 1;
-        self.planned[chosen] += 1;
-        for spread in &mut self.spread_counts {
+    }
+
+    /// Records that no candidate of `considered` can take the task: each one's reason, every
+    /// check in order.
+    fn reject(&mut self, considered: impl IntoIterator<Item = usize>) {
+        let check = self.request.check();
+        let state = &self.state;
+        let rejections = considered
+            .into_iter()
+            .filter_map(|i| {
+                check
+                    .fault(
+                        &self.candidates[i],
+                        &state.remaining[i],
+                        state.in_group[i],
+                        state.planned[i],
+                    )
+                    .err()
+                    .map(|fault| Rejection {
+                        candidate: i,
+                        reason: fault.into_reason(),
+                    })
+            })
+            .collect();
+        self.placements.push(Err(Unplaced { rejections }));
+    }
+
+    /// Puts the task on `chosen`: takes its resources, counts it, and checks the candidate
+    /// again.
+    fn take(&mut self, chosen: usize) {
+        let candidates: &'a [Candidate] = self.candidates;
+        let state = &mut self.state;
+        let before = Own::of(chosen, &state.standing());
+        state.remaining[chosen].subtract(&self.request.demand);
+        state.in_group[chosen] += 1;
+        state.planned[chosen] += 1;
+        for spread in &mut state.spread_counts {
             spread.tasks[spread.slot_of[chosen]] += 1;
+        }
+        state.open[chosen] = self.rules.passes_moving(
+            &candidates[chosen],
+            state.in_group[chosen],
+            state.planned[chosen],
+        );
+        if let Some(cells) = &mut self.cells {
+            let change = self
+                .ranking
+                .compare_own(Own::of(chosen, &state.standing()), before);
+            let still = state.may_take(chosen, &self.request.demand, self.needs_ports);
+            cells.taken(chosen, still, change);
         }
         self.placements.push(Ok(chosen));
     }
@@ -244,7 +356,7 @@ impl<'a> Placer<'a> {
     fn finish(self) -> Plan {
         Plan {
             placements: self.placements,
-            remaining: self.remaining,
+            remaining: self.state.remaining,
         }
     }
 }
@@ -253,7 +365,14 @@ impl<'a> Placer<'a> {
 pub fn place(candidates: &[Candidate], request: &Request, count: usize) -> Plan {
     let mut placer = Placer::new(candidates, request);
     for _ in 0..count {
-        placer.place_one(0..candidates.len());
+        match placer.placements.last() {
+            // A task that could not be placed changed nothing: the next one fares the same.
+            Some(Err(unplaced)) => {
+                let again = Err(unplaced.clone());
+                placer.placements.push(again);
+            }
+            _ => placer.place_anywhere(),
+        }
     }
     placer.finish()
 }
@@ -264,10 +383,12 @@ pub fn place(candidates: &[Candidate], request: &Request, count: usize) -> Plan 
 pub fn place_on(candidates: &[Candidate], request: &Request, targets: &[usize]) -> Plan {
     let mut placer = Placer::new(candidates, request);
     for &target in targets {
-        placer.place_one([target]);
+        placer.place_at(target);
     }
     placer.finish()
 }
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

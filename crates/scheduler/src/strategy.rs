@@ -11,6 +11,14 @@
 //! - `random`: one of them, chosen with the seeded generator.
 //!
 //! Whatever is still tied at the end is settled with the seeded generator.
+//!
+//! `narrow` (in tests) applies one strategy as just described. The placer does not apply them
+//! one by one: [`Ranking`] orders instances by the strategies before the first `random` at once
+//! (the instances still tied after applying those in turn are exactly the least in that order),
+//! and [`Ranking::choose`] draws from the generator among them as applying the rest in turn,
+//! then settling the tie, would.
+
+use std::cmp::Ordering;
 
 use berth_model::container_instance::Resources;
 use berth_model::placement::{BinpackField, SpreadField, Strategy};
@@ -40,7 +48,130 @@ pub(crate) struct Standing<'a> {
     pub spread_counts: &'a crate::SpreadCounts,
 }
 
+/// What one strategy before the first `random` compares instances by; less is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Cpu,
+    Memory,
+    InGroup,
+    /// The group's tasks on the instance's value of the attribute of this spread count.
+    Spread(usize),
+}
+
+impl Part {
+    /// How `a` and `b` compare by this part; spread parts see no difference.
+    fn compare(self, a: Own, b: Own) -> Ordering {
+        match self {
+            Part::Cpu => a.cpu.cmp(&b.cpu),
+            Part::Memory => a.memory_mib.cmp(&b.memory_mib),
+            Part::InGroup => a.in_group.cmp(&b.in_group),
+            Part::Spread(_) => Ordering::Equal,
+        }
+    }
+}
+
+/// What the strategies read of one instance that changes only when it takes a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Own {
+    cpu: i64,
+    memory_mib: i64,
+    in_group: usize,
+}
+
+impl Own {
+    /// Instance `i`'s values in `standing`.
+    pub(crate) fn of(i: usize, standing: &Standing<'_>) -> Self {
+        Own {
+            cpu: standing.remaining[i].cpu,
+            memory_mib: standing.remaining[i].memory_mib,
+            in_group: standing.in_group[i],
+        }
+    }
+}
+
+/// A request's strategies prepared for one plan.
+#[derive(Debug)]
+pub(crate) struct Ranking {
+    /// The strategies before the first `random`, in order.
+    parts: Vec<Part>,
+    /// Whether there is a `random` (the strategies after it never see a tie).
+    random: bool,
+}
+
+impl Ranking {
+    /// `spread_counts` must hold a count for each attribute a `spread` names.
+    pub(crate) fn new(strategies: &[Strategy], spread_counts: &crate::SpreadCounts) -> Self {
+        let random = strategies.iter().position(|s| *s == Strategy::Random);
+        let parts = strategies[..random.unwrap_or(strategies.len())]
+            .iter()
+            .filter_map(|s| match s {
+                Strategy::Binpack(BinpackField::Cpu) => Some(Part::Cpu),
+                Strategy::Binpack(BinpackField::Memory) => Some(Part::Memory),
+                Strategy::Spread(SpreadField::InstanceId) => Some(Part::InGroup),
+                Strategy::Spread(SpreadField::Attribute(name)) => spread_counts
+                    .iter()
+                    .position(|s| &s.name == name)
+                    .map(Part::Spread),
+                Strategy::Random => None,
+            })
+            .collect();
+        Ranking {
+            parts,
+            random: random.is_some(),
+        }
+    }
+
+    /// The spread counts the ranking reads, in order: candidates with the same slot in each
+    /// tie or differ by their own values alone.
+    pub(crate) fn spreads(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Spread(n) => Some(*n),
+            _ => None,
+        })
+    }
+
+    /// How instances `a` and `b` compare by the strategies before the first `random`: `Less`
+    /// when they keep `a` rather than `b`, `Equal` when they keep both or neither.
+    pub(crate) fn compare(&self, a: usize, b: usize, standing: &Standing<'_>) -> Ordering {
+        self.parts
+            .iter()
+            .map(|part| match *part {
+                Part::Spread(n) => {
+                    let s = &standing.spread_counts[n];
+                    s.tasks[s.slot_of[a]].cmp(&s.tasks[s.slot_of[b]])
+                }
+                own => own.compare(Own::of(a, standing), Own::of(b, standing)),
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    }
+
+    /// How an instance with values `a` compares with one with values `b` when they have the
+    /// same slot in every spread count (as [`compare`](Self::compare) would say).
+    pub(crate) fn compare_own(&self, a: Own, b: Own) -> Ordering {
+        self.parts
+            .iter()
+            .map(|part| part.compare(a, b))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    }
+
+    /// The instance to take the task among `tied` (in candidate order, not empty): the least by
+    /// [`compare`](Self::compare), drawing from `rng` as applying the strategies from the first
+    /// `random` on in turn, then settling the tie that remains, would.
+    pub(crate) fn choose(&self, tied: &[usize], rng: &mut Rng) -> usize {
+        // `random` keeps one of several; settling the tie of one that is left still draws.
+        let tied = if self.random && tied.len() > 1 {
+            &tied[rng.below(tied.len())..][..1]
+        } else {
+            tied
+        };
+        tied[rng.below(tied.len())]
+    }
+}
+
 /// The members of `tied` (not empty) with the smallest `key`.
+#[cfg(test)]
 fn keep_min<K: Ord>(tied: Vec<usize>, key: impl Fn(usize) -> K) -> Vec<usize> {
     let Some(best) = tied.iter().map(|&i| key(i)).min() else {
         return tied;
@@ -48,7 +179,9 @@ fn keep_min<K: Ord>(tied: Vec<usize>, key: impl Fn(usize) -> K) -> Vec<usize> {
     tied.into_iter().filter(|&i| key(i) == best).collect()
 }
 
-/// The members of `tied` (not empty) that `strategy` likes best.
+/// The members of `tied` (not empty) that `strategy` likes best: the definition the placer's
+/// [`Ranking`] is tested against.
+#[cfg(test)]
 pub(crate) fn narrow(
     strategy: &Strategy,
     tied: Vec<usize>,
