@@ -1,5 +1,5 @@
 //! The agent's side of the control plane: what it asks the server and what it reports, over
-//! the public ECS API through `berth-client` (never the store).
+//! the public ECS, ECR and Secrets Manager APIs through `berth-client` (never the store).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -54,6 +54,17 @@ pub struct TaskStateChange {
     pub health_status: HealthStatus,
 }
 
+/// One secret version to read from Secrets Manager (GetSecretValue).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretRequest {
+    /// The region to ask in; `None`: the agent's.
+    pub region: Option<String>,
+    /// The secret's name or ARN.
+    pub secret_id: String,
+    pub version_stage: Option<String>,
+    pub version_id: Option<String>,
+}
+
 /// What the engine needs from the control plane.
 #[async_trait]
 pub trait ControlPlane: Send + Sync + 'static {
@@ -65,6 +76,8 @@ pub trait ControlPlane: Send + Sync + 'static {
     async fn submit(&self, change: &TaskStateChange) -> Result<(), ClientError>;
     /// Credentials for pulling `image`, when it lives in Berth's own registry.
     async fn registry_auth(&self, image: &str) -> Result<Option<RegistryAuth>, ClientError>;
+    /// A secret's `SecretString`, from Secrets Manager; `None` when it holds a `SecretBinary`.
+    async fn secret_string(&self, request: &SecretRequest) -> Result<Option<String>, ClientError>;
 }
 
 /// The control plane over HTTP, for one cluster and container instance.
@@ -122,6 +135,12 @@ struct AuthorizationData {
 struct GetAuthorizationTokenOutput {
     #[serde(default)]
     authorization_data: Vec<AuthorizationData>,
+}
+
+#[derive(Deserialize)]
+struct GetSecretValueOutput {
+    #[serde(rename = "SecretString")]
+    secret_string: Option<String>,
 }
 
 /// A fresh registry token is fetched this long before the old one expires.
@@ -283,6 +302,24 @@ impl ControlPlane for HttpControlPlane {
             return Ok(None);
         }
         self.registry_credentials().await.map(Some)
+    }
+
+    async fn secret_string(&self, request: &SecretRequest) -> Result<Option<String>, ClientError> {
+        let mut input = json!({"SecretId": request.secret_id});
+        if let Some(stage) = &request.version_stage {
+            input["VersionStage"] = json!(stage);
+        }
+        if let Some(id) = &request.version_id {
+            input["VersionId"] = json!(id);
+        }
+        let client = match &request.region {
+            Some(region) if region != self.client.region() => self.client.for_region(region),
+            _ => self.client.clone(),
+        };
+        let out: GetSecretValueOutput = client
+            .json_1_1("secretsmanager", "secretsmanager", "GetSecretValue", &input)
+            .await?;
+        Ok(out.secret_string)
     }
 
     async fn submit(&self, change: &TaskStateChange) -> Result<(), ClientError> {

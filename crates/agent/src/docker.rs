@@ -1,28 +1,29 @@
 //! The Docker runtime, through `bollard` — the only module of Berth that speaks to Docker.
 //!
 //! Connects with the local defaults (`DOCKER_HOST`, else the unix socket) and negotiates the
-//! API version down to what the engine speaks (Docker 20.10 speaks 1.41).
+//! API version down to what the engine speaks (Docker 20.10 speaks 1.41). Container events
+//! come from Docker's `/events` stream, filtered by type, event and labels.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use berth_model::common::TransportProtocol;
 use berth_model::task::HealthStatus;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, HealthConfig, HealthStatusEnum, HostConfig,
-    HostConfigLogConfig, PortMap, ResourcesUlimits, VolumeCreateOptions,
+    ContainerCreateBody, ContainerStateStatusEnum, EventMessage, HealthConfig, HealthStatusEnum,
+    HostConfig, HostConfigLogConfig, PortMap, ResourcesUlimits, VolumeCreateOptions,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures::StreamExt;
 
 use crate::runtime::{
-    ContainerInfo, ContainerSpec, ContainerState, HealthCheckSpec, PortBinding, RegistryAuth,
-    Runtime, RuntimeError, VolumeSpec,
+    ContainerEvent, ContainerInfo, ContainerSpec, ContainerState, EventKind, EventStream,
+    HealthCheckSpec, PortBinding, RegistryAuth, Runtime, RuntimeError, VolumeSpec,
 };
 
 /// A Docker Engine reached through its API.
@@ -56,6 +57,46 @@ fn failed(e: BollardError) -> RuntimeError {
         BollardError::DockerResponseServerError { message, .. } => RuntimeError::Failed(message),
         other => RuntimeError::Failed(other.to_string()),
     }
+}
+
+/// The container events the agent follows, in Docker's words (`health_status` stands for
+/// `health_status: healthy` and the other verdicts).
+const EVENTS: [&str; 5] = ["start", "die", "oom", "health_status", "destroy"];
+
+/// How far before the subscription Docker's event stream starts: the stream connects only
+/// when first read, and Docker replays what it buffered since then, so nothing falls in
+/// between. Events seen twice only cost an inspection.
+const EVENTS_LOOKBACK: Duration = Duration::from_secs(1);
+
+fn event_kind(action: &str) -> Option<EventKind> {
+    match action.split(':').next()?.trim() {
+        "start" => Some(EventKind::Start),
+        "die" => Some(EventKind::Die),
+        "oom" => Some(EventKind::Oom),
+        "health_status" => Some(EventKind::Health),
+        "destroy" => Some(EventKind::Destroy),
+        _ => None,
+    }
+}
+
+/// A Docker event in the runtime's words; `None` for the events the agent does not follow.
+fn container_event(message: EventMessage) -> Option<ContainerEvent> {
+    let kind = event_kind(message.action.as_deref()?)?;
+    let actor = message.actor?;
+    Some(ContainerEvent {
+        id: actor.id?,
+        kind,
+        attributes: actor.attributes.unwrap_or_default().into_iter().collect(),
+    })
+}
+
+/// The Unix time `ago` before now, as Docker's `since` takes it (`SECONDS.NANOSECONDS`).
+fn unix_time_ago(ago: Duration) -> String {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(ago);
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
 }
 
 /// `image` with an explicit tag: the pull API pulls every tag of a repository otherwise.
@@ -370,6 +411,30 @@ impl Runtime for Docker {
         Ok(out)
     }
 
+    async fn events(&self, labels: &[(&str, &str)]) -> Result<EventStream, RuntimeError> {
+        // The stream connects only when first read: the ping finds an unreachable Docker now.
+        self.client.ping().await.map_err(unreachable)?;
+        let filters: HashMap<&str, Vec<String>> = HashMap::from([
+            ("type", vec!["container".to_owned()]),
+            ("event", EVENTS.map(str::to_owned).to_vec()),
+            (
+                "label",
+                labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            ),
+        ]);
+        let options = EventsOptionsBuilder::new()
+            .since(&unix_time_ago(EVENTS_LOOKBACK))
+            .filters(&filters)
+            .build();
+        let events = self.client.events(Some(options)).filter_map(|item| {
+            futures::future::ready(match item {
+                Ok(message) => container_event(message).map(Ok),
+                Err(e) => Some(Err(failed(e))),
+            })
+        });
+        Ok(events.boxed())
+    }
+
     async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
         let options = RemoveContainerOptionsBuilder::new().v(true).build();
         match self.client.remove_container(id, Some(options)).await {
@@ -431,6 +496,35 @@ mod tests {
         assert_eq!(with_tag("berth-test/busybox:1"), "berth-test/busybox:1");
         assert_eq!(with_tag("localhost:5000/app"), "localhost:5000/app:latest");
         assert_eq!(with_tag("app@sha256:abc"), "app@sha256:abc");
+    }
+
+    #[test]
+    fn reads_the_container_events_the_agent_follows() {
+        let message = |action: &str| EventMessage {
+            action: Some(action.into()),
+            actor: Some(bollard::models::EventActor {
+                id: Some("c1".into()),
+                attributes: Some(HashMap::from([
+                    ("com.berth.task-arn".to_owned(), "arn:task".to_owned()),
+                    ("exitCode".to_owned(), "3".to_owned()),
+                ])),
+            }),
+            ..Default::default()
+        };
+        let event = container_event(message("die")).expect("a die event");
+        assert_eq!((event.id.as_str(), event.kind), ("c1", EventKind::Die));
+        assert_eq!(event.attribute("com.berth.task-arn"), Some("arn:task"));
+        let kind = |action: &str| container_event(message(action)).map(|e| e.kind);
+        assert_eq!(kind("health_status: unhealthy"), Some(EventKind::Health));
+        assert_eq!(kind("oom"), Some(EventKind::Oom));
+        assert_eq!(kind("destroy"), Some(EventKind::Destroy));
+        assert_eq!(kind("exec_start: sh -c true"), None);
+        let since = unix_time_ago(Duration::from_secs(1));
+        let (seconds, nanos) = since.split_once('.').expect("SECONDS.NANOSECONDS");
+        assert!(
+            seconds.parse::<u64>().is_ok() && nanos.len() == 9,
+            "{since}"
+        );
     }
 
     #[test]

@@ -5,30 +5,41 @@
 //! engine gets its own manager (a tokio task) that pulls, creates and starts its containers,
 //! reports RUNNING, watches them, and — when an essential container exits or the task is no
 //! longer desired — stops the rest (SIGTERM, then SIGKILL after `stopTimeout`) and reports
-//! STOPPED. Containers that carry this instance's labels when the engine starts are adopted by
-//! their task's manager instead of started again; those of tasks no longer desired are stopped
-//! and reported. Containers start once their `dependsOn` conditions hold and stop in
-//! reverse dependency order; health checks give container and task health, restart policies
-//! restart containers that exit, and a stopped task's containers are removed after
-//! `task_cleanup_wait`.
+//! STOPPED. Managers watch through the runtime's event stream, which the engine follows for
+//! all of this instance's containers: an event makes the manager of the container's task
+//! inspect that container at once. A slow sweep that inspects every running container (every
+//! `sweep_interval`, and once each time the stream is subscribed again after it broke)
+//! catches what a lost event would hide. Containers that carry this instance's labels when
+//! the engine starts are adopted by their task's manager instead of started again; those of
+//! tasks no longer desired are stopped and reported. A task's secrets and registry credentials
+//! ([`crate::secrets`]) are fetched before any of its containers is created. Containers start
+//! once their `dependsOn` conditions hold and stop in reverse dependency order; health checks
+//! give container and task health, restart policies restart containers that exit, and a
+//! stopped task's containers are removed after `task_cleanup_wait`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_client::ClientError;
 use berth_model::common::TransportProtocol;
 use berth_model::task::{ContainerStatus, HealthStatus, NetworkBinding, Task, TaskStatus};
 use berth_model::task_definition::{ContainerCondition, TaskDefinition};
 use berth_model::time::Timestamp;
-use tokio::sync::watch;
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::control::{ContainerStateChange, ControlPlane, TaskStateChange};
 use crate::env_files;
 use crate::images::Images;
 use crate::ports::PortPicker;
-use crate::runtime::{ContainerInfo, ContainerState, PortBinding, Runtime, RuntimeError, labels};
+use crate::runtime::{
+    ContainerEvent, ContainerInfo, ContainerState, EventStream, PortBinding, Runtime, RuntimeError,
+    labels,
+};
+use crate::secrets;
 use crate::spec::{Placement, VolumeScope, container_spec, has_health_check, task_volumes};
 
 /// The task's stoppedReason when an essential container exits (ECS's words).
@@ -43,8 +54,9 @@ pub struct EngineConfig {
     pub container_instance_arn: String,
     /// Used when a container has no `stopTimeout` (ECS_CONTAINER_STOP_TIMEOUT, 30 s).
     pub default_stop_timeout: Duration,
-    /// How often running containers are inspected for exits.
-    pub monitor_interval: Duration,
+    /// How often every running container is inspected even without an event: the safety net
+    /// for events the runtime's stream lost.
+    pub sweep_interval: Duration,
     /// Whether a host port is free (binding it, for real; tests may pretend).
     pub probe: fn(u16, TransportProtocol) -> bool,
     /// How long a stopped task's containers stay before they are removed
@@ -61,6 +73,23 @@ struct Managed {
     handle: JoinHandle<()>,
 }
 
+/// What a task's manager is asked to inspect.
+#[derive(Debug)]
+enum Nudge {
+    /// The container with this id had an event.
+    Container(String),
+    /// Every running container: events may have been lost.
+    All,
+}
+
+/// The managers' inboxes of nudges, by task ARN.
+type Inboxes = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Nudge>>>>;
+
+/// The first wait before the engine subscribes to container events again; it doubles while
+/// the stream keeps failing, up to [`RESUBSCRIBE_MAX`].
+const RESUBSCRIBE_FIRST: Duration = Duration::from_millis(500);
+const RESUBSCRIBE_MAX: Duration = Duration::from_secs(10);
+
 /// The engine of one container instance.
 pub struct Engine {
     runtime: Arc<dyn Runtime>,
@@ -72,10 +101,14 @@ pub struct Engine {
     cleanups: Arc<Mutex<Vec<JoinHandle<()>>>>,
     /// Labelled containers found at start, by task ARN, until the first reconciliation.
     adoptable: Option<HashMap<String, Vec<ContainerInfo>>>,
+    inboxes: Inboxes,
+    /// Follows the runtime's container events and passes them to the managers.
+    events: JoinHandle<()>,
 }
 
 impl Engine {
-    /// An engine that first looks for containers this instance started before a restart.
+    /// An engine that first looks for containers this instance started before a restart, and
+    /// follows the runtime's events of this instance's containers from then on.
     pub async fn new(
         runtime: Arc<dyn Runtime>,
         control: Arc<dyn ControlPlane>,
@@ -100,14 +133,23 @@ impl Engine {
                 "found containers of earlier tasks to adopt"
             );
         }
+        let config = Arc::new(config);
+        let inboxes = Inboxes::default();
+        let events = tokio::spawn(follow_events(
+            runtime.clone(),
+            config.clone(),
+            inboxes.clone(),
+        ));
         Ok(Engine {
             runtime,
             control,
             ports: Arc::new(Mutex::new(ports)),
-            config: Arc::new(config),
+            config,
             tasks: HashMap::new(),
             cleanups: Arc::default(),
             adoptable: Some(adoptable),
+            inboxes,
+            events,
         })
     }
 
@@ -119,6 +161,7 @@ impl Engine {
         // listing taken just before its STOPPED report cannot start the task again.
         self.tasks
             .retain(|arn, m| !m.handle.is_finished() || desired.contains(arn));
+        lock(&self.inboxes).retain(|arn, _| self.tasks.contains_key(arn));
         for (arn, m) in &self.tasks {
             if !desired.contains(arn) {
                 m.stop.send_replace(true);
@@ -236,7 +279,13 @@ impl Engine {
         stop_now: bool,
     ) {
         let (stop, stop_rx) = watch::channel(stop_now);
+        let (inbox, inbox_rx) = mpsc::unbounded_channel();
         let arn = task.task_arn.clone();
+        lock(&self.inboxes).insert(arn.clone(), inbox);
+        let signals = Signals {
+            stop: stop_rx,
+            inbox: inbox_rx,
+        };
         let run = TaskRun::new(
             task,
             definition,
@@ -246,7 +295,7 @@ impl Engine {
             self.cleanups.clone(),
             self.config.clone(),
         );
-        let handle = tokio::spawn(run.run(adopted, stop_rx));
+        let handle = tokio::spawn(run.run(adopted, signals));
         self.tasks.insert(arn, Managed { stop, handle });
     }
 
@@ -264,12 +313,86 @@ impl Drop for Engine {
     /// The managers (and pending removals) end with the engine; the containers go on running,
     /// to be adopted later.
     fn drop(&mut self) {
+        self.events.abort();
         for m in self.tasks.values() {
             m.handle.abort();
         }
         for c in lock(&self.cleanups).iter() {
             c.abort();
         }
+    }
+}
+
+/// Follows the runtime's events of this instance's containers and passes each to the manager
+/// of the container's task. When the stream ends or fails it subscribes again, with backoff,
+/// and has every manager inspect all its running containers, since the events in between are
+/// lost; the managers' sweeps go on meanwhile.
+async fn follow_events(runtime: Arc<dyn Runtime>, config: Arc<EngineConfig>, inboxes: Inboxes) {
+    let labels = [
+        (labels::CLUSTER, config.cluster.as_str()),
+        (
+            labels::CONTAINER_INSTANCE,
+            config.container_instance_arn.as_str(),
+        ),
+    ];
+    let mut backoff = RESUBSCRIBE_FIRST;
+    let mut failing = false;
+    loop {
+        match runtime.events(&labels).await {
+            Ok(stream) => {
+                if failing {
+                    tracing::info!("following container events again");
+                    failing = false;
+                }
+                nudge_all(&inboxes);
+                let began = Instant::now();
+                let ended = deliver(stream, &inboxes).await;
+                tracing::warn!("the container event stream {ended}; subscribing again");
+                if began.elapsed() >= RESUBSCRIBE_MAX {
+                    backoff = RESUBSCRIBE_FIRST;
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(
+                        "could not follow container events ({e}); retrying, and inspecting containers every {:?} meanwhile",
+                        config.sweep_interval
+                    );
+                }
+                failing = true;
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(RESUBSCRIBE_MAX);
+    }
+}
+
+/// Passes the stream's events on until it ends; says how it ended.
+async fn deliver(mut stream: EventStream, inboxes: &Inboxes) -> String {
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(event) => route(&event, inboxes),
+            Err(e) => return format!("failed ({e})"),
+        }
+    }
+    "ended".into()
+}
+
+/// Nudges the manager of the event's task, if the engine runs one.
+fn route(event: &ContainerEvent, inboxes: &Inboxes) {
+    tracing::debug!(container = %event.id, kind = ?event.kind, "container event");
+    let Some(task) = event.attribute(labels::TASK_ARN) else {
+        return;
+    };
+    if let Some(inbox) = lock(inboxes).get(task) {
+        // A manager that has finished reads no more; nothing is lost.
+        let _ = inbox.send(Nudge::Container(event.id.clone()));
+    }
+}
+
+fn nudge_all(inboxes: &Inboxes) {
+    for inbox in lock(inboxes).values() {
+        let _ = inbox.send(Nudge::All);
     }
 }
 
@@ -368,6 +491,53 @@ struct Observed {
     essential_exit: bool,
 }
 
+/// Which running containers a manager inspects.
+enum Look {
+    /// Every one: the sweep.
+    All,
+    /// Those with these ids (those that had events).
+    Only(HashSet<String>),
+}
+
+impl Look {
+    fn includes(&self, id: &str) -> bool {
+        match self {
+            Look::All => true,
+            Look::Only(ids) => ids.contains(id),
+        }
+    }
+}
+
+/// What a manager hears while it waits: whether its task is to stop, and nudges to inspect
+/// its containers.
+struct Signals {
+    stop: watch::Receiver<bool>,
+    inbox: mpsc::UnboundedReceiver<Nudge>,
+}
+
+impl Signals {
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// `first` and every nudge already waiting behind it, as one look.
+    fn gather(&mut self, first: Nudge) -> Look {
+        let mut look = Look::Only(HashSet::new());
+        let mut next = Some(first);
+        while let Some(nudge) = next {
+            look = match (look, nudge) {
+                (Look::Only(mut ids), Nudge::Container(id)) => {
+                    ids.insert(id);
+                    Look::Only(ids)
+                }
+                _ => Look::All,
+            };
+            next = self.inbox.try_recv().ok();
+        }
+        look
+    }
+}
+
 /// The manager of one task.
 struct TaskRun {
     task: Task,
@@ -380,6 +550,10 @@ struct TaskRun {
     containers: Vec<Local>,
     pull_started_at: Option<Timestamp>,
     pull_stopped_at: Option<Timestamp>,
+    /// When the running containers are next inspected whether or not they had events.
+    next_sweep: Instant,
+    /// What each container gets from Secrets Manager, fetched before any is created.
+    secrets: Vec<secrets::Resolved>,
 }
 
 /// The ECS default of `restartPolicy.restartAttemptPeriod`.
@@ -459,6 +633,7 @@ impl TaskRun {
                 }
             })
             .collect();
+        let next_sweep = Instant::now() + config.sweep_interval;
         TaskRun {
             task,
             definition,
@@ -470,6 +645,8 @@ impl TaskRun {
             containers,
             pull_started_at: None,
             pull_stopped_at: None,
+            next_sweep,
+            secrets: Vec::new(),
         }
     }
 
@@ -485,15 +662,20 @@ impl TaskRun {
         }
     }
 
-    async fn run(mut self, adopted: Vec<ContainerInfo>, mut stop: watch::Receiver<bool>) {
+    async fn run(mut self, adopted: Vec<ContainerInfo>, mut signals: Signals) {
+        let adopting = !adopted.is_empty();
         self.adopt(adopted);
-        let mut reason = None;
-        if !*stop.borrow() {
-            reason = self.start_all(&mut stop).await.err();
+        if adopting {
+            // Events of these containers from before this manager existed reached no one.
+            self.observe(&Look::All).await;
         }
-        if reason.is_none() && !*stop.borrow() {
+        let mut reason = None;
+        if !signals.stopping() {
+            reason = self.start_all(&mut signals).await.err();
+        }
+        if reason.is_none() && !signals.stopping() {
             self.report(TaskStatus::Running, None).await;
-            reason = self.monitor(&mut stop).await;
+            reason = self.monitor(&mut signals).await;
         }
         self.stop_all().await;
         self.report(TaskStatus::Stopped, reason).await;
@@ -653,14 +835,22 @@ impl TaskRun {
         Dependencies::Resolved
     }
 
-    /// Pulls, creates and starts every container once its dependencies are resolved. `Err` is
-    /// the reason the task cannot run.
-    async fn start_all(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
+    /// Fetches the secrets and registry credentials of every container, then pulls, creates
+    /// and starts each container once its dependencies are resolved. `Err` is the reason the
+    /// task cannot run.
+    async fn start_all(&mut self, signals: &mut Signals) -> Result<(), String> {
+        let created: Vec<bool> = self.containers.iter().map(|c| c.id.is_some()).collect();
+        self.secrets = secrets::resolve(
+            self.control.as_ref(),
+            &self.definition.container_definitions,
+            |i| !created[i],
+        )
+        .await?;
         self.prepare_volumes()
             .await
             .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
         loop {
-            if *stop.borrow() {
+            if signals.stopping() {
                 return Ok(());
             }
             let mut waiting = false;
@@ -692,14 +882,36 @@ impl TaskRun {
             if !waiting {
                 return Ok(());
             }
-            if self.pause(stop).await {
+            let deadline = self.next_start_timeout(Instant::now());
+            let Some(look) = self.pause(signals, deadline).await else {
                 return Ok(());
-            }
-            let observed = self.observe().await;
+            };
+            let observed = self.observe(&look).await;
             if observed.changed {
                 self.report(TaskStatus::Pending, None).await;
             }
         }
+    }
+
+    /// The next moment after `now` when a dependency's `startTimeout` runs out for a container
+    /// that has not started yet, so that the wait for it ends on time without events.
+    fn next_start_timeout(&self, now: Instant) -> Option<Instant> {
+        self.containers
+            .iter()
+            .filter(|c| {
+                !matches!(
+                    c.status,
+                    ContainerStatus::Running | ContainerStatus::Stopped
+                )
+            })
+            .flat_map(|c| &c.depends_on)
+            .filter(|(_, condition)| *condition != ContainerCondition::Start)
+            .filter_map(|&(j, _)| {
+                let d = &self.containers[j];
+                Some(d.started_at? + d.start_timeout?)
+            })
+            .filter(|&at| at > now)
+            .min()
     }
 
     async fn start_one(&mut self, i: usize) -> Result<(), String> {
@@ -710,17 +922,18 @@ impl TaskRun {
                     .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
             let from_files = env_files::load(&self.task, definition).await?;
             env_files::merge_under(&mut spec.environment, from_files);
+            let resolved = self.secrets.get(i).cloned().unwrap_or_default();
+            secrets::merge_over(&mut spec.environment, &resolved.environment);
             self.pull_started_at.get_or_insert_with(now);
-            let auth = self
-                .control
-                .registry_auth(&spec.image)
-                .await
-                .map_err(|e| {
+            let auth = match resolved.registry_auth {
+                Some(auth) => Some(auth),
+                None => self.control.registry_auth(&spec.image).await.map_err(|e| {
                     format!(
                         "CannotPullContainerError: could not get credentials for '{}' from the control plane: {e}",
                         spec.image
                     )
-                })?;
+                })?,
+            };
             let pulled = self
                 .config
                 .images
@@ -762,27 +975,46 @@ impl TaskRun {
         Ok(())
     }
 
-    /// Waits one monitor interval; `true` when the task is to stop.
-    async fn pause(&self, stop: &mut watch::Receiver<bool>) -> bool {
+    /// Waits for a nudge, the next sweep or `deadline`, whichever comes first, and says which
+    /// containers to inspect then; `None` when the task is to stop.
+    async fn pause(&self, signals: &mut Signals, deadline: Option<Instant>) -> Option<Look> {
+        let wake = deadline.map_or(self.next_sweep, |d| d.min(self.next_sweep));
         tokio::select! {
-            changed = stop.changed() => match changed {
-                Ok(()) => *stop.borrow(),
+            changed = signals.stop.changed() => match changed {
+                Ok(()) if signals.stopping() => None,
+                Ok(()) => Some(Look::Only(HashSet::new())),
                 // The engine is gone; it aborts its managers, so this is only a pause.
-                Err(_) => std::future::pending::<bool>().await,
+                Err(_) => std::future::pending().await,
             },
-            () = tokio::time::sleep(self.config.monitor_interval) => false,
+            nudge = signals.inbox.recv() => match nudge {
+                Some(nudge) => Some(signals.gather(nudge)),
+                // As above: only a gone engine drops a running manager's inbox.
+                None => std::future::pending().await,
+            },
+            () = tokio::time::sleep_until(wake) => Some(if Instant::now() >= self.next_sweep {
+                Look::All
+            } else {
+                Look::Only(HashSet::new())
+            }),
         }
     }
 
-    /// Inspects the running containers: records exits (restarting those whose restart policy
-    /// says so) and health changes.
-    async fn observe(&mut self) -> Observed {
+    /// Inspects the running containers `look` names: records exits (restarting those whose
+    /// restart policy says so) and health changes. A look at all of them is the sweep, and
+    /// puts the next one a `sweep_interval` away.
+    async fn observe(&mut self, look: &Look) -> Observed {
         let mut observed = Observed::default();
         let now = Instant::now();
+        if matches!(look, Look::All) {
+            self.next_sweep = now + self.config.sweep_interval;
+        }
         for local in &mut self.containers {
             let (Some(id), ContainerStatus::Running) = (&local.id, local.status) else {
                 continue;
             };
+            if !look.includes(id) {
+                continue;
+            }
             match self.runtime.inspect(id).await {
                 Ok(ContainerInfo {
                     state:
@@ -835,12 +1067,10 @@ impl TaskRun {
 
     /// Watches the running containers until the task must stop: `Some(reason)` when an
     /// essential container exited, `None` when the task is no longer desired.
-    async fn monitor(&mut self, stop: &mut watch::Receiver<bool>) -> Option<String> {
+    async fn monitor(&mut self, signals: &mut Signals) -> Option<String> {
         loop {
-            if self.pause(stop).await {
-                return None;
-            }
-            let observed = self.observe().await;
+            let look = self.pause(signals, None).await?;
+            let observed = self.observe(&look).await;
             if observed.essential_exit {
                 return Some(ESSENTIAL_EXITED.into());
             }

@@ -23,6 +23,10 @@ struct Fake {
     definitions: Mutex<BTreeMap<String, TaskDefinition>>,
     desired: Mutex<BTreeSet<String>>,
     reports: Mutex<Vec<TaskStateChange>>,
+    /// Secret strings by secret id, as Secrets Manager would answer them.
+    secrets: Mutex<BTreeMap<String, String>>,
+    /// Every GetSecretValue asked for.
+    secret_reads: Mutex<Vec<crate::control::SecretRequest>>,
 }
 
 impl Fake {
@@ -98,6 +102,23 @@ impl ControlPlane for Fake {
             }),
         )
     }
+    async fn secret_string(
+        &self,
+        request: &crate::control::SecretRequest,
+    ) -> Result<Option<String>, ClientError> {
+        self.secret_reads.lock().unwrap().push(request.clone());
+        let found = self
+            .secrets
+            .lock()
+            .unwrap()
+            .get(&request.secret_id)
+            .cloned();
+        found.map(Some).ok_or_else(|| ClientError::Api {
+            code: "ResourceNotFoundException".into(),
+            message: "Secrets Manager can't find the specified secret.".into(),
+            status: 400,
+        })
+    }
     async fn submit(&self, change: &TaskStateChange) -> Result<(), ClientError> {
         if change.status == TaskStatus::Stopped {
             // As the server does: a STOPPED task is no longer desired RUNNING.
@@ -113,7 +134,8 @@ fn config() -> EngineConfig {
         cluster: "default".into(),
         container_instance_arn: INSTANCE.into(),
         default_stop_timeout: Duration::from_secs(30),
-        monitor_interval: Duration::from_millis(5),
+        // Only events tell the engine of changes in these tests; the sweep's own tests set it.
+        sweep_interval: Duration::from_secs(3600),
         probe: |_, _| true,
         task_cleanup_wait: Duration::from_secs(3600),
         allow_privileged: false,
@@ -938,4 +960,272 @@ async fn privileged_containers_need_the_agent_to_allow_them() {
     })
     .await;
     assert!(mock.containers()[0].1.privileged);
+}
+
+/// The engine with the agent's kind of sweep, `every` apart.
+fn swept_every(every: Duration) -> EngineConfig {
+    EngineConfig {
+        sweep_interval: every,
+        ..config()
+    }
+}
+
+/// The container of a one-container task.
+fn container_of(mock: &Mock, task: &str) -> String {
+    mock.containers()
+        .into_iter()
+        .find(|(_, spec, _)| spec.labels[labels::TASK_ARN] == task)
+        .map(|(id, _, _)| id)
+        .unwrap_or_else(|| panic!("no container of {task}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exit_event_stops_the_task_at_once_without_polling_or_waiting_for_the_sweep() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    let arn = fake.add("evented", web());
+    let sweep = Duration::from_secs(10);
+    let mut engine = engine_with(&mock, &fake, 50000..=50010, &[], swept_every(sweep)).await;
+    until(&mut engine, "RUNNING", || {
+        fake.last(&arn, TaskStatus::Running).is_some()
+    })
+    .await;
+    // A running task whose container has no events is not inspected before the sweep.
+    let inspected = mock.inspections();
+    tokio::time::sleep(sweep / 2).await;
+    engine.tick().await.unwrap();
+    assert_eq!(mock.inspections(), inspected, "nothing polls the container");
+    let exited = tokio::time::Instant::now();
+    mock.exit(&container_of(&mock, &arn), 3, false);
+    until(&mut engine, "STOPPED", || {
+        fake.last(&arn, TaskStatus::Stopped).is_some()
+    })
+    .await;
+    // The sweep was still seconds away (in the test's paused time): the event did it.
+    let took = exited.elapsed();
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    let stopped = fake.last(&arn, TaskStatus::Stopped).unwrap();
+    assert_eq!(stopped.reason.as_deref(), Some(ESSENTIAL_EXITED));
+    assert_eq!(stopped.containers[0].exit_code, Some(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_events_are_caught_by_the_sweep_and_by_a_sweep_after_resubscribing() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    let (quiet, gap, after) = (
+        fake.add("quiet", web()),
+        fake.add("gap", web()),
+        fake.add("after", web()),
+    );
+    let sweep = Duration::from_secs(10);
+    let mut engine = engine_with(&mock, &fake, 50000..=50010, &[], swept_every(sweep)).await;
+    until(&mut engine, "all RUNNING", || {
+        [&quiet, &gap, &after]
+            .iter()
+            .all(|a| fake.last(a, TaskStatus::Running).is_some())
+    })
+    .await;
+    let stopped = |arn: &str| fake.last(arn, TaskStatus::Stopped);
+    // An exit whose event is lost is not seen until the sweep, and then it is.
+    mock.exit_unseen(&container_of(&mock, &quiet), 4);
+    tokio::time::sleep(sweep / 2).await;
+    engine.tick().await.unwrap();
+    assert!(stopped(&quiet).is_none(), "seen before the sweep");
+    tokio::time::sleep(sweep).await;
+    until(&mut engine, "quiet STOPPED", || stopped(&quiet).is_some()).await;
+    assert_eq!(stopped(&quiet).unwrap().containers[0].exit_code, Some(4));
+    // The stream breaks (Docker restarts) and an exit happens in the gap: the engine
+    // subscribes again and sweeps at once, long before the next periodic sweep.
+    let subscribed = mock.subscriptions();
+    mock.exit_unseen(&container_of(&mock, &gap), 5);
+    mock.break_events();
+    let broke = tokio::time::Instant::now();
+    until(&mut engine, "gap STOPPED", || stopped(&gap).is_some()).await;
+    let took = broke.elapsed();
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!(stopped(&gap).unwrap().containers[0].exit_code, Some(5));
+    assert_eq!(mock.subscriptions(), subscribed + 1);
+    // Events flow through the new subscription.
+    let exited = tokio::time::Instant::now();
+    mock.exit(&container_of(&mock, &after), 6, false);
+    until(&mut engine, "after STOPPED", || stopped(&after).is_some()).await;
+    assert!(exited.elapsed() < Duration::from_secs(1));
+    assert_eq!(stopped(&after).unwrap().containers[0].exit_code, Some(6));
+}
+
+const SECRET: &str = "arn:aws:secretsmanager:us-east-1:000000000000:secret:db-AbCdEf";
+
+/// The environment of the container named `name`, as the runtime was asked to create it.
+fn environment_of(mock: &Mock, name: &str) -> Vec<String> {
+    mock.containers()
+        .into_iter()
+        .find(|(_, spec, _)| spec.labels[labels::CONTAINER_NAME] == name)
+        .map(|(_, spec, _)| spec.environment)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+#[tokio::test]
+async fn secrets_become_environment_variables_of_their_containers() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    fake.secrets.lock().unwrap().insert(
+        SECRET.into(),
+        r#"{"username":"app","password":"s3cret","port":5432}"#.into(),
+    );
+    let arn = fake.add(
+        "s1",
+        json!([
+            {"name": "web", "image": IMAGE, "memory": 64, "essential": true,
+             "environment": [{"name": "PLAIN", "value": "1"}, {"name": "DB_USER", "value": "overridden"}],
+             "secrets": [{"name": "DB_USER", "valueFrom": format!("{SECRET}:username::")},
+                         {"name": "DB_PORT", "valueFrom": format!("{SECRET}:port::")},
+                         {"name": "DB_JSON", "valueFrom": SECRET}]},
+            {"name": "side", "image": IMAGE, "memory": 64, "essential": false,
+             "secrets": [{"name": "PASSWORD", "valueFrom": format!("{SECRET}:password::")}]},
+        ]),
+    );
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    until(&mut engine, "RUNNING is reported", || {
+        fake.last(&arn, TaskStatus::Running).is_some()
+    })
+    .await;
+    let web = environment_of(&mock, "web");
+    for want in ["PLAIN=1", "DB_USER=app", "DB_PORT=5432"] {
+        assert!(web.contains(&want.to_owned()), "{want} not in {web:?}");
+    }
+    assert!(!web.contains(&"DB_USER=overridden".to_owned()), "{web:?}");
+    assert!(
+        web.iter()
+            .any(|kv| kv.starts_with("DB_JSON={") && kv.contains("\"password\":\"s3cret\"")),
+        "{web:?}"
+    );
+    assert!(environment_of(&mock, "side").contains(&"PASSWORD=s3cret".to_owned()));
+    // One read of the secret for the whole task, in the ARN's region.
+    let reads = fake.secret_reads.lock().unwrap().clone();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0].region.as_deref(), Some("us-east-1"));
+}
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_had_fails_the_task_before_any_container_is_created() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    fake.secrets
+        .lock()
+        .unwrap()
+        .insert(SECRET.into(), r#"{"username":"app"}"#.into());
+    let missing = "arn:aws:secretsmanager:us-east-1:000000000000:secret:gone-XyZ123";
+    let cases = [
+        (
+            "k1",
+            format!("{SECRET}:password::"),
+            "did not contain json key 'password'",
+        ),
+        ("k2", missing.to_owned(), "ResourceNotFoundException"),
+        ("k3", "db-password".to_owned(), "only Secrets Manager"),
+    ];
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    for (id, value_from, why) in cases {
+        let arn = fake.add(
+            id,
+            json!([
+                // The first container needs nothing; it is not created either.
+                {"name": "first", "image": IMAGE, "memory": 64, "essential": false},
+                {"name": "app", "image": IMAGE, "memory": 64, "essential": true,
+                 "dependsOn": [{"containerName": "first", "condition": "START"}],
+                 "secrets": [{"name": "DB_PASSWORD", "valueFrom": value_from}]},
+            ]),
+        );
+        until(&mut engine, "STOPPED", || {
+            fake.last(&arn, TaskStatus::Stopped).is_some()
+        })
+        .await;
+        let reason = fake
+            .last(&arn, TaskStatus::Stopped)
+            .unwrap()
+            .reason
+            .unwrap();
+        assert!(
+            reason.starts_with(
+                "ResourceInitializationError: unable to pull secrets or registry auth: "
+            ) && reason.contains(&value_from)
+                && reason.contains("'app'")
+                && reason.contains(why),
+            "{reason}"
+        );
+        assert!(fake.last(&arn, TaskStatus::Running).is_none());
+    }
+    assert!(mock.containers().is_empty(), "{:?}", mock.containers());
+    assert!(mock.pulls().is_empty());
+}
+
+#[tokio::test]
+async fn repository_credentials_are_the_image_pull_credentials() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    let private = "registry.example.com/team/web:1";
+    mock.allow_pull(private);
+    mock.allow_pull(IMAGE);
+    fake.secrets.lock().unwrap().insert(
+        "dockerhub".into(),
+        r#"{"username":"robot","password":"pw"}"#.into(),
+    );
+    let arn = fake.add(
+        "r1",
+        json!([
+            {"name": "web", "image": private, "memory": 64, "essential": true,
+             "repositoryCredentials": {"credentialsParameter": "dockerhub"}},
+            {"name": "hub", "image": IMAGE, "memory": 64, "essential": false,
+             "repositoryCredentials": {"credentialsParameter": "dockerhub"}},
+        ]),
+    );
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    until(&mut engine, "RUNNING is reported", || {
+        fake.last(&arn, TaskStatus::Running).is_some()
+    })
+    .await;
+    let pulls = mock.pulls();
+    let auth = |image: &str| {
+        pulls
+            .iter()
+            .find(|(i, _)| i == image)
+            .and_then(|(_, a)| a.clone())
+            .unwrap_or_else(|| panic!("{image} pulled without credentials: {pulls:?}"))
+    };
+    let web = auth(private);
+    assert_eq!(
+        (
+            web.server.as_str(),
+            web.username.as_str(),
+            web.password.as_str()
+        ),
+        ("registry.example.com", "robot", "pw")
+    );
+    assert_eq!(auth(IMAGE).server, "https://index.docker.io/v1/");
+    assert_eq!(fake.secret_reads.lock().unwrap().len(), 1);
+
+    fake.secrets
+        .lock()
+        .unwrap()
+        .insert("broken".into(), "user:pass".into());
+    let bad = fake.add(
+        "r2",
+        json!([{"name": "web", "image": private, "memory": 64,
+                "repositoryCredentials": {"credentialsParameter": "broken"}}]),
+    );
+    until(&mut engine, "STOPPED", || {
+        fake.last(&bad, TaskStatus::Stopped).is_some()
+    })
+    .await;
+    let reason = fake
+        .last(&bad, TaskStatus::Stopped)
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.starts_with("ResourceInitializationError:")
+            && reason.contains("repositoryCredentials 'broken'")
+            && reason.contains("username"),
+        "{reason}"
+    );
 }

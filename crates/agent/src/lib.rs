@@ -3,9 +3,9 @@
 //! Contract: the agent registers the host (CPU = cores × 1024, memory less a reserve, reserved
 //! ports, `ecs.*` and custom attributes), then keeps the containers on the host in line with
 //! the tasks the control plane places on it, and reports every task's state back. It reaches
-//! the control plane only through `berth-client` and the public ECS API — never the store — and
-//! containers only through the [`runtime::Runtime`] trait: Docker ([`docker`], the one module
-//! that may use `bollard`) for real, [`mock`] for fast tests. Every container carries labels
+//! the control plane only through `berth-client` and the public ECS, ECR and Secrets Manager
+//! APIs — never the store — and containers only through the [`runtime::Runtime`] trait:
+//! Docker ([`docker`], the one module that may use `bollard`) for real, [`mock`] for fast tests. Every container carries labels
 //! (cluster, container instance, task ARN, container name, task definition), so an agent that
 //! restarts with the same data directory adopts the containers still running instead of
 //! starting them again. Stopping the agent leaves the containers running. A stopped task's
@@ -22,6 +22,7 @@ pub mod ports;
 pub mod register;
 pub mod resources;
 pub mod runtime;
+pub mod secrets;
 pub mod spec;
 
 use std::ops::RangeInclusive;
@@ -41,6 +42,10 @@ use crate::runtime::Runtime;
 
 /// How often the agent calls in; the server counts it disconnected after 30 s of silence.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How often every running container is inspected without an event, in case Docker's event
+/// stream lost one.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Aborts a background task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -273,7 +278,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         cluster: config.cluster.clone(),
         container_instance_arn: instance_arn,
         default_stop_timeout: config.stop_timeout,
-        monitor_interval: Duration::from_millis(500),
+        sweep_interval: SWEEP_INTERVAL,
         probe: ports::is_free,
         task_cleanup_wait: config.task_cleanup_wait,
         allow_privileged: config.allow_privileged,

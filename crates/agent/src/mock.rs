@@ -1,5 +1,7 @@
 //! An in-memory [`Runtime`] for fast tests of the engine: images, containers and their exits
-//! are whatever the test says.
+//! are whatever the test says. Its containers send events as Docker's do (start, die, oom,
+//! health, destroy) to every subscription whose labels they carry; a test can also change a
+//! container unseen, as if the event were lost, and break the subscriptions.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -7,10 +9,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_model::task::HealthStatus;
+use futures::StreamExt;
+use futures::channel::mpsc;
 
 use crate::runtime::{
-    ContainerInfo, ContainerSpec, ContainerState, RegistryAuth, Runtime, RuntimeError, VolumeSpec,
+    ContainerEvent, ContainerInfo, ContainerSpec, ContainerState, EventKind, EventStream,
+    RegistryAuth, Runtime, RuntimeError, VolumeSpec,
 };
+
+/// One subscription to events: the labels it asked for, and its stream's sending end.
+struct Subscriber {
+    labels: Vec<(String, String)>,
+    sender: mpsc::UnboundedSender<Result<ContainerEvent, RuntimeError>>,
+}
 
 /// The exit code of a process ended by SIGTERM.
 pub const SIGTERM_EXIT: i64 = 143;
@@ -27,6 +38,44 @@ struct State {
     stops: Vec<(String, Duration)>,
     events: Vec<(&'static str, String)>,
     created: usize,
+    subscribers: Vec<Subscriber>,
+    subscriptions: usize,
+    inspections: usize,
+}
+
+impl State {
+    /// Sends `kind` of container `id` to the subscriptions whose labels it carries.
+    fn emit(&mut self, id: &str, kind: EventKind) {
+        let Some((spec, _)) = self.containers.get(id) else {
+            return;
+        };
+        let event = ContainerEvent {
+            id: id.to_owned(),
+            kind,
+            attributes: spec.labels.clone(),
+        };
+        self.subscribers.retain(|s| {
+            let wanted = s
+                .labels
+                .iter()
+                .all(|(k, v)| event.attribute(k) == Some(v.as_str()));
+            !wanted || s.sender.unbounded_send(Ok(event.clone())).is_ok()
+        });
+    }
+
+    /// Sets a running container's state to exited; whether it was running.
+    fn exit(&mut self, id: &str, exit_code: i64, oom_killed: bool) -> bool {
+        match self.containers.get_mut(id) {
+            Some((_, state)) if *state == ContainerState::Running => {
+                *state = ContainerState::Exited {
+                    exit_code,
+                    oom_killed,
+                };
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The mock runtime.
@@ -64,14 +113,40 @@ impl Mock {
         self.state().pullable.insert(image.to_owned());
     }
 
-    /// Makes a running container exit with `exit_code`, as if its process ended.
+    /// Makes a running container exit with `exit_code`, as if its process ended, with Docker's
+    /// events (`oom` first when the kernel killed it).
     pub fn exit(&self, id: &str, exit_code: i64, oom_killed: bool) {
-        if let Some((_, state)) = self.state().containers.get_mut(id) {
-            *state = ContainerState::Exited {
-                exit_code,
-                oom_killed,
-            };
+        let mut state = self.state();
+        if state.exit(id, exit_code, oom_killed) {
+            if oom_killed {
+                state.emit(id, EventKind::Oom);
+            }
+            state.emit(id, EventKind::Die);
         }
+    }
+
+    /// Makes a running container exit without an event, as if the event were lost.
+    pub fn exit_unseen(&self, id: &str, exit_code: i64) {
+        self.state().exit(id, exit_code, false);
+    }
+
+    /// Ends every event stream with an error, as when Docker restarts.
+    pub fn break_events(&self) {
+        for s in self.state().subscribers.drain(..) {
+            let _ = s.sender.unbounded_send(Err(RuntimeError::Failed(
+                "unexpected EOF: the Docker Engine went away".into(),
+            )));
+        }
+    }
+
+    /// How many times events were subscribed to.
+    pub fn subscriptions(&self) -> usize {
+        self.state().subscriptions
+    }
+
+    /// How many containers were inspected so far (listing inspects each too).
+    pub fn inspections(&self) -> usize {
+        self.state().inspections
     }
 
     /// Every container: id, spec, state.
@@ -88,9 +163,12 @@ impl Mock {
         self.state().stops.clone()
     }
 
-    /// Sets what a container's health check says.
+    /// Sets what a container's health check says, with an event when the verdict changes.
     pub fn set_health(&self, id: &str, health: HealthStatus) {
-        self.state().health.insert(id.to_owned(), health);
+        let mut state = self.state();
+        if state.health.insert(id.to_owned(), health) != Some(health) {
+            state.emit(id, EventKind::Health);
+        }
     }
 
     /// Every `start`, `stop` and `remove` of a container, in order, with the container's id.
@@ -177,6 +255,7 @@ impl Runtime for Mock {
         match state.containers.get_mut(id) {
             Some((_, s)) => {
                 *s = ContainerState::Running;
+                state.emit(id, EventKind::Start);
                 Ok(())
             }
             None => Err(RuntimeError::NotFound(format!("no such container: {id}"))),
@@ -187,22 +266,18 @@ impl Runtime for Mock {
         let mut state = self.state();
         state.stops.push((id.to_owned(), timeout));
         state.events.push(("stop", id.to_owned()));
-        match state.containers.get_mut(id) {
-            Some((_, s)) => {
-                if *s == ContainerState::Running {
-                    *s = ContainerState::Exited {
-                        exit_code: SIGTERM_EXIT,
-                        oom_killed: false,
-                    };
-                }
-                Ok(())
-            }
-            None => Err(RuntimeError::NotFound(format!("no such container: {id}"))),
+        if !state.containers.contains_key(id) {
+            return Err(RuntimeError::NotFound(format!("no such container: {id}")));
         }
+        if state.exit(id, SIGTERM_EXIT, false) {
+            state.emit(id, EventKind::Die);
+        }
+        Ok(())
     }
 
     async fn inspect(&self, id: &str) -> Result<ContainerInfo, RuntimeError> {
-        let state = self.state();
+        let mut state = self.state();
+        state.inspections += 1;
         let (spec, s) = state
             .containers
             .get(id)
@@ -243,9 +318,24 @@ impl Runtime for Mock {
                 "cannot remove running container {id}"
             )));
         }
+        state.emit(id, EventKind::Destroy);
         state.containers.remove(id);
         state.health.remove(id);
         Ok(())
+    }
+
+    async fn events(&self, labels: &[(&str, &str)]) -> Result<EventStream, RuntimeError> {
+        let (sender, receiver) = mpsc::unbounded();
+        let mut state = self.state();
+        state.subscriptions += 1;
+        state.subscribers.push(Subscriber {
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            sender,
+        });
+        Ok(receiver.boxed())
     }
 
     async fn has_volume(&self, name: &str) -> Result<bool, RuntimeError> {

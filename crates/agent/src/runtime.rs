@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_model::common::TransportProtocol;
 use berth_model::task::HealthStatus;
+use futures::stream::BoxStream;
 
 /// Labels every container the agent starts carries, so that a restarted agent finds its own.
 pub mod labels {
@@ -141,6 +142,42 @@ impl ContainerInfo {
     }
 }
 
+/// What happened to a container, as the runtime's event stream tells it: a hint to look at the
+/// container again, whose inspection says what it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Start,
+    /// Its process ended (exited, or was killed).
+    Die,
+    /// The kernel killed a process of it for its memory limit.
+    Oom,
+    /// Its health check's verdict changed.
+    Health,
+    /// It was removed.
+    Destroy,
+}
+
+/// One event of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEvent {
+    /// The container's id.
+    pub id: String,
+    pub kind: EventKind,
+    /// The container's labels, as the event carries them (Docker's also hold its `name` and
+    /// `image`, among others).
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl ContainerEvent {
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).map(String::as_str)
+    }
+}
+
+/// The events of the containers a subscription asked for, until the stream ends or fails (the
+/// runtime restarted, its connection broke); what happens after that is not in it.
+pub type EventStream = BoxStream<'static, Result<ContainerEvent, RuntimeError>>;
+
 /// Why a runtime call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuntimeError {
@@ -176,6 +213,10 @@ pub trait Runtime: Send + Sync + 'static {
     async fn inspect(&self, id: &str) -> Result<ContainerInfo, RuntimeError>;
     /// Every container (running or not) that carries all of `labels`.
     async fn list(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerInfo>, RuntimeError>;
+    /// Subscribes to the events of every container that carries all of `labels`: those from
+    /// the moment of the call on (the stream may also hold a few from just before); fails when
+    /// the runtime is unreachable.
+    async fn events(&self, labels: &[(&str, &str)]) -> Result<EventStream, RuntimeError>;
     /// Removes a stopped container (and its anonymous volumes); a missing one is not an error.
     async fn remove(&self, id: &str) -> Result<(), RuntimeError>;
     /// Whether the named volume exists.

@@ -14,8 +14,8 @@
 //! (CMD / CMD-SHELL with ECS's defaults: interval 30 s, timeout 5 s, retries 3, startPeriod 0),
 //! and the containerOverrides command, environment, environmentFiles, cpu, memory and
 //! memoryReservation. The engine honours dependsOn (with startTimeout; links and volumesFrom
-//! wait for START), restartPolicy and stopTimeout. Not yet: secrets, repositoryCredentials,
-//! logConfiguration.secretOptions, linuxParameters devices, dockerSecurityOptions,
+//! wait for START), restartPolicy and stopTimeout, and adds secrets and repositoryCredentials
+//! (from Secrets Manager, read by [`crate::secrets`]). Not yet: logConfiguration.secretOptions, linuxParameters devices, dockerSecurityOptions,
 //! systemControls, disableNetworking, interactive, pseudoTerminal, EFS and FSx volumes
 //! (refused), containerPortRange (refused).
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod json;
 pub mod query;
 pub mod route;
+pub mod secretsmanager;
 pub mod xml;
 
 pub use error::ApiError;

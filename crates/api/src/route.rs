@@ -10,6 +10,8 @@ pub enum Service {
     Ecr,
     /// AWS Certificate Manager: the certificates HTTPS listeners serve.
     Acm,
+    /// AWS Secrets Manager: the secrets tasks receive as environment variables.
+    SecretsManager,
     /// Elastic Load Balancing v2: query protocol, routed by [`route_query`].
     Elbv2,
 }
@@ -21,6 +23,7 @@ impl Service {
             Service::Ecs => Some("AmazonEC2ContainerServiceV20141113"),
             Service::Ecr => Some("AmazonEC2ContainerRegistry_V20150921"),
             Service::Acm => Some("CertificateManager"),
+            Service::SecretsManager => Some("secretsmanager"),
             Service::Elbv2 => None,
         }
     }
@@ -31,12 +34,18 @@ impl Service {
             Service::Ecs => "ecs",
             Service::Ecr => "ecr",
             Service::Acm => "acm",
+            Service::SecretsManager => "secretsmanager",
             Service::Elbv2 => "elasticloadbalancing",
         }
     }
 
     /// The JSON-protocol services.
-    const ALL: [Service; 3] = [Service::Ecs, Service::Ecr, Service::Acm];
+    const ALL: [Service; 4] = [
+        Service::Ecs,
+        Service::Ecr,
+        Service::Acm,
+        Service::SecretsManager,
+    ];
 }
 
 /// A request routed to a service operation.
@@ -156,6 +165,14 @@ mod tests {
         assert_eq!(r.service, Service::Acm);
         assert_eq!(r.operation, "ImportCertificate");
         assert_eq!(Service::Acm.signing_name(), "acm");
+    }
+
+    #[test]
+    fn routes_secretsmanager_targets() {
+        let r = route(Some("secretsmanager.GetSecretValue")).unwrap();
+        assert_eq!(r.service, Service::SecretsManager);
+        assert_eq!(r.operation, "GetSecretValue");
+        assert_eq!(Service::SecretsManager.signing_name(), "secretsmanager");
     }
 
     #[test]

@@ -525,6 +525,49 @@ fn a_container_past_its_memory_limit_is_oom_killed_and_the_reason_says_so() {
     );
 }
 
+/// A container killed behind the agent's back is reported through Docker's event stream: the
+/// task shows STOPPED within seconds, long before the agent's 10 s safety-net sweep (whose
+/// first pass for a task comes 10 s after its manager started, and the kill follows RUNNING
+/// at once).
+#[test]
+fn a_container_killed_outside_the_agent_is_reported_through_docker_events() {
+    let (berth, cleanup) = up_with_agent();
+    let definition = register(
+        &berth,
+        &cleanup,
+        "sleeper",
+        serde_json::json!({
+            "name": "main", "image": IMAGE, "memory": 16, "essential": true,
+            "command": ["sleep", "3600"],
+        }),
+    );
+    let task = run_task(&berth, &definition);
+    let running = wait_for(&berth, &task, "RUNNING");
+    let id = only(&running, "containers")["runtimeId"]
+        .as_str()
+        .expect("runtimeId")
+        .to_owned();
+    let killed = Instant::now();
+    assert!(docker(&["kill", &id]).status.success());
+    let stopped = wait_until(&berth, &task, "STOPPED", |t| t["lastStatus"] == "STOPPED");
+    let took = killed.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "STOPPED only after {took:?}: {stopped:#}\nstderr:\n{}",
+        berth.stderr()
+    );
+    assert_eq!(
+        stopped["stopCode"], "EssentialContainerExited",
+        "{stopped:#}"
+    );
+    assert_eq!(only(&stopped, "containers")["exitCode"], 137, "{stopped:#}");
+    assert!(
+        !berth.stderr().contains("could not follow container events"),
+        "{}",
+        berth.stderr()
+    );
+}
+
 /// The containers Docker holds for this test run, as (id, running).
 fn test_containers(cleanup: &Cleanup) -> Vec<(String, bool)> {
     let filter = format!("label={TEST_LABEL}={}", cleanup.0);
@@ -726,4 +769,86 @@ fn an_agent_joins_with_a_token_and_keeps_its_own_key() {
     assert!(!status.success());
     let log = std::fs::read_to_string(other.with_extension("log")).unwrap_or_default();
     assert!(log.contains("refused the join token"), "{log}");
+}
+
+#[test]
+fn secrets_from_secrets_manager_become_the_containers_environment() {
+    let (berth, cleanup) = up_with_agent();
+    let arn = berth
+        .aws(&[
+            "secretsmanager",
+            "create-secret",
+            "--name",
+            &format!("db-{}", cleanup.0),
+            "--secret-string",
+            r#"{"username":"app","password":"s3cret-Zq9"}"#,
+        ])
+        .ok()["ARN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let missing = format!("{}-gone", &arn[..arn.len() - 7]);
+    let register_with = |family: &str, secrets: Value| {
+        let input = serde_json::json!({
+            "family": family,
+            "executionRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole"),
+            "containerDefinitions": [{
+                "name": "app", "image": IMAGE, "memory": 32, "essential": true,
+                "command": ["sleep", "600"], "stopTimeout": 1,
+                "dockerLabels": { TEST_LABEL: cleanup.0 },
+                "secrets": secrets,
+            }],
+        });
+        let file = berth.file(&format!("{family}.json"), &input.to_string());
+        berth
+            .aws(&["ecs", "register-task-definition", "--cli-input-json", &file])
+            .ok()["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let with_secrets = register_with(
+        "with-secrets",
+        serde_json::json!([
+            {"name": "DB_PASSWORD", "valueFrom": format!("{arn}:password::")},
+            {"name": "DB_SECRET", "valueFrom": arn},
+        ]),
+    );
+    let without = register_with(
+        "missing-secret",
+        serde_json::json!([{"name": "DB_PASSWORD", "valueFrom": missing}]),
+    );
+    let task = run_task(&berth, &with_secrets);
+    let failing = run_task(&berth, &without);
+
+    let running = wait_for(&berth, &task, "RUNNING");
+    let id = only(&running, "containers")["runtimeId"]
+        .as_str()
+        .expect("runtimeId")
+        .to_owned();
+    let out = docker(&["inspect", "-f", "{{json .Config.Env}}", &id]);
+    let env: Vec<String> = serde_json::from_slice(&out.stdout).expect("the container's Env");
+    assert!(
+        env.contains(&"DB_PASSWORD=s3cret-Zq9".to_owned()),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&r#"DB_SECRET={"username":"app","password":"s3cret-Zq9"}"#.to_owned()),
+        "{env:?}"
+    );
+
+    let failed = wait_for(&berth, &failing, "STOPPED");
+    assert_eq!(failed["stopCode"], "TaskFailedToStart", "{failed:#}");
+    let reason = failed["stoppedReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("ResourceInitializationError: unable to pull secrets or registry auth")
+            && reason.contains(&missing)
+            && reason.contains("ResourceNotFoundException"),
+        "{failed:#}"
+    );
+    assert!(
+        only(&failed, "containers")["runtimeId"].is_null(),
+        "{failed:#}"
+    );
+    berth.aws(&["ecs", "stop-task", "--task", &task]).ok();
 }

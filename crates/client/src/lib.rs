@@ -122,6 +122,14 @@ impl Client {
         &self.region
     }
 
+    /// The same client — endpoint, key pair, connection pool — signing for `region`.
+    pub fn for_region(&self, region: &str) -> Client {
+        Client {
+            region: region.to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// Calls an ECS operation, e.g. `ecs("ListTasks", &json!({"cluster": "default"}))`.
     pub async fn ecs<I: Serialize, O: DeserializeOwned>(
         &self,

@@ -7,7 +7,7 @@
 //! Every failure leaves as the protocol's error shape; nothing here panics on input.
 
 use crate::auth::{self, Caller};
-use crate::{App, Ctx, acm, agent_api, ecr, ecs, elbv2};
+use crate::{App, Ctx, acm, agent_api, ecr, ecs, elbv2, secretsmanager};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -110,6 +110,9 @@ async fn handle(
             ecr::dispatch(app.clone(), ctx, origin, &route.operation, &body).await
         }
         Service::Acm => acm::dispatch(app.clone(), ctx, &route.operation, &body).await,
+        Service::SecretsManager => {
+            secretsmanager::dispatch(app.clone(), ctx, &route.operation, &body).await
+        }
         Service::Elbv2 => {
             elbv2::dispatch(app.clone(), ctx, &route.operation, &form, request_id).await
         }

@@ -1,6 +1,7 @@
 //! Forgets what ECS forgets: a stopped task stays visible to describe-tasks and list-tasks for
 //! an hour after it stopped, then it is deleted. Without this the store and the view would
-//! grow with every task ever run.
+//! grow with every task ever run. It also removes secrets whose recovery window has passed
+//! (`crate::secretsmanager::purge`).
 
 use crate::App;
 use crate::db::Writes;
@@ -56,6 +57,13 @@ pub async fn run(app: App) {
             Ok(0) => {}
             Ok(n) => tracing::info!(tasks = n, "forgot tasks stopped over an hour ago"),
             Err(e) => tracing::warn!(error = %e, "could not delete expired stopped tasks"),
+        }
+        match crate::secretsmanager::purge(&app).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(secrets = n, "deleted secrets past their recovery window"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not delete secrets past their recovery window")
+            }
         }
     })
     .await;

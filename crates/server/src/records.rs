@@ -28,16 +28,21 @@
 //! | `/elbv2/{region}/rules/{listener-id}/{id}` | `Rule` (not the default rules: their listener holds them) |
 //! | `/elbv2/{region}/targets/{tg-id}/{target-id}:{port}` | `RegisteredTarget` (with its health) |
 //! | `/acm/{region}/certificates/{id}` | [`CertificateRecord`] (the PEMs, private key included) |
+//! | `/secretsmanager/{region}/secrets/{name}` | [`SecretRecord`] (values sealed, see `crate::secretsmanager::seal`) |
+//! | `/berth/leader` | the elected leader's id, under its etcd lease (not a record; see `crate::leader`) |
 //!
 //! Values are the records' JSON. Cluster names, family names and ids never contain `/`
 //! (validation guarantees it), so a prefix names exactly one collection. Repository names may
 //! contain `/`; in keys it is written `+` (which names never contain), so `{repo}` is one segment.
+//! Secret names may contain both `/` and `+`; in keys `/` is written `%2F` (`%` is not allowed in
+//! them).
 
 pub use crate::acm::CertificateRecord;
 pub use crate::registry::meta::{
     BlobLink, ImageRecord, ImageTag, LifecyclePolicyRecord, LifecyclePreviewRecord,
     RepositoryRecord, UploadSession,
 };
+pub use crate::secretsmanager::SecretRecord;
 use berth_model::Timestamp;
 use berth_model::cluster::Cluster;
 use berth_model::common::Setting;
@@ -182,6 +187,7 @@ records! {
     ListenerRule(ListenerRule) at "rules",
     Target(RegisteredTarget) at "targets",
     Certificate(CertificateRecord) at "certificates",
+    Secret(SecretRecord) at "secrets",
 }
 
 /// A type that is stored as one kind of [`Record`].
@@ -196,7 +202,7 @@ fn collection_of(key: &str) -> Option<&str> {
     let mut parts = key.strip_prefix('/')?.split('/');
     match parts.next()? {
         "iam" => parts.next(),
-        "ecs" | "ecr" | "elbv2" | "acm" => {
+        "ecs" | "ecr" | "elbv2" | "acm" | "secretsmanager" => {
             parts.next()?;
             parts.next()
         }
@@ -353,6 +359,19 @@ pub mod keys {
     pub fn certificate(region: &str, id: &str) -> String {
         format!("/acm/{region}/certificates/{id}")
     }
+    /// Every secret of every region.
+    pub fn all_secrets() -> String {
+        "/secretsmanager/".to_string()
+    }
+    pub fn secrets(region: &str) -> String {
+        format!("/secretsmanager/{region}/secrets/")
+    }
+    pub fn secret(region: &str, name: &str) -> String {
+        format!(
+            "/secretsmanager/{region}/secrets/{}",
+            name.replace('/', "%2F")
+        )
+    }
 }
 
 #[cfg(test)]
@@ -380,6 +399,14 @@ mod tests {
         assert_eq!(
             collection_of(&keys::target("us-east-1", "ab", "i-1", 80)),
             Some("targets")
+        );
+        assert_eq!(
+            keys::secret("us-east-1", "prod/db+x"),
+            "/secretsmanager/us-east-1/secrets/prod%2Fdb+x"
+        );
+        assert_eq!(
+            collection_of(&keys::secret("us-east-1", "prod/db")),
+            Some("secrets")
         );
         assert_eq!(collection_of("/other/x"), None);
         assert_eq!(collection_of("tasks"), None);

@@ -132,9 +132,11 @@ const DOCKER_API: &str = "com.amazonaws.ecs.capability.docker-remote-api.";
 /// The capabilities a Berth container instance has: what its agent can run of the features
 /// [`requires_attributes`] derives. Docker remote API versions 1.17–1.25, Docker's own logging
 /// drivers, container health checks, container ordering, environment files, the `local`
-/// volume driver, registry authentication, and privileged containers only where the agent
-/// allows them. Not: task IAM roles, awsvpc, awslogs, FireLens, EFS, secrets,
-/// repositoryCredentials, PID/IPC sharing, container port ranges, volume plugins.
+/// volume driver, registry authentication, Secrets Manager secrets as environment variables,
+/// repositoryCredentials from Secrets Manager, and privileged containers only where the agent
+/// allows them. Not: task IAM roles, awsvpc, awslogs, FireLens, EFS, Systems Manager
+/// parameters, secrets in log driver options, PID/IPC sharing, container port ranges, volume
+/// plugins.
 pub fn berth_capabilities(allow_privileged: bool) -> Vec<String> {
     let api = (17..=25).map(|minor| format!("{DOCKER_API}1.{minor}"));
     let logging = [
@@ -152,6 +154,8 @@ pub fn berth_capabilities(allow_privileged: bool) -> Vec<String> {
         "ecs.capability.env-files.s3",
         "ecs.capability.docker-plugin.local",
         "com.amazonaws.ecs.capability.ecr-auth",
+        "ecs.capability.secrets.asm.environment-variables",
+        "ecs.capability.private-registry-authentication.secretsmanager",
     ]
     .map(str::to_owned);
     let privileged =
