@@ -151,11 +151,13 @@ async fn run_server(
     let local = listener.local_addr()?;
     let region = config.default_region.clone();
     let data_dir = config.data_dir.clone();
+    let registry_line = config.registry_store.to_string();
     let (app, root) = berth_server::App::open(config, backend.store).await?;
     let endpoint = format!("http://{local}");
     println!("Berth is listening on {endpoint}");
     println!("  data directory : {}", data_dir.display());
     println!("  store          : {store_line}");
+    println!("  registry blobs : {registry_line}");
     println!("  region         : {region}");
     println!("  access key id  : {}", root.access_key_id);
     println!("  secret key     : {}", root.secret_access_key);

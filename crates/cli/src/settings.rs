@@ -7,6 +7,8 @@
 //! listen = "127.0.0.1:9180"          # address of the one HTTP port
 //! data_dir = "/var/lib/berth"        # where the SQLite store and registry blobs live
 //! store = "sqlite"                   # or "etcd://HOST:PORT[,HOST:PORT]" for several servers (HA)
+//! registry_store = "s3://bucket/pre" # registry blobs: s3://BUCKET[/PREFIX] or file:///PATH
+//!                                    # (default: registry/ in data_dir)
 //! account_id = "000000000000"        # 12 digits, used in every ARN
 //! region = "us-east-1"               # region for requests without a SigV4 scope
 //! auth = "sigv4"                     # or "off" for throwaway set-ups
@@ -40,6 +42,12 @@ pub struct ServerArgs {
     /// controllers) [default: sqlite].
     #[arg(long, env = "BERTH_STORE")]
     store: Option<String>,
+    /// Where registry blobs live: `s3://BUCKET[/PREFIX]` (an S3 or S3-compatible bucket;
+    /// endpoint, region and keys from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP...) or `file:///ABSOLUTE/PATH` [default: files in
+    /// the data directory].
+    #[arg(long, env = "BERTH_REGISTRY_STORE")]
+    registry_store: Option<String>,
     /// The 12-digit account id used in ARNs [default: 000000000000].
     #[arg(long, env = "BERTH_ACCOUNT_ID")]
     account_id: Option<String>,
@@ -63,6 +71,7 @@ struct FileSettings {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     store: Option<String>,
+    registry_store: Option<String>,
     account_id: Option<String>,
     region: Option<String>,
     auth: Option<String>,
@@ -96,6 +105,9 @@ impl ServerArgs {
         let mut config = Config::new(listen, data_dir);
         if let Some(store) = self.store.or(file.store) {
             config.store = store.parse().map_err(anyhow::Error::msg)?;
+        }
+        if let Some(registry_store) = self.registry_store.or(file.registry_store) {
+            config.registry_store = registry_store.parse().map_err(anyhow::Error::msg)?;
         }
         if let Some(account) = self.account_id.or(file.account_id) {
             if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
@@ -139,6 +151,7 @@ impl ServerArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_server::config::RegistryStore;
 
     #[test]
     fn flags_override_the_file() {
@@ -158,6 +171,40 @@ mod tests {
         assert_eq!(config.listen.port(), 5678);
         assert_eq!(config.account_id, "111122223333");
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.registry_store, RegistryStore::DataDir);
+    }
+
+    #[test]
+    fn the_registry_store_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/tmp/x\"\nregistry_store = \"file:///srv/blobs\"\n",
+        )
+        .unwrap();
+        let from_file = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            from_file.resolve().unwrap().registry_store,
+            RegistryStore::Local {
+                path: PathBuf::from("/srv/blobs")
+            }
+        );
+        let flagged = ServerArgs {
+            config: Some(path),
+            registry_store: Some("s3://blobs/berth".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            flagged.resolve().unwrap().registry_store,
+            RegistryStore::S3 {
+                bucket: "blobs".into(),
+                prefix: "berth".into()
+            }
+        );
     }
 
     #[test]
@@ -179,6 +226,17 @@ mod tests {
             ..Default::default()
         };
         assert!(store.resolve().unwrap_err().to_string().contains("--store"));
+        let registry = ServerArgs {
+            registry_store: Some("s3:/bucket".into()),
+            data_dir: Some("/tmp".into()),
+            ..Default::default()
+        };
+        let err = registry.resolve().unwrap_err().to_string();
+        assert!(err.contains("--registry-store"), "{err}");
+        assert!(
+            err.contains("s3://BUCKET[/PREFIX] or file:///ABSOLUTE/PATH"),
+            "{err}"
+        );
         let half = ServerArgs {
             root_access_key: Some("AKIA".into()),
             data_dir: Some("/tmp".into()),

@@ -25,6 +25,7 @@ mod join_tokens;
 pub mod leader;
 pub mod records;
 pub mod registry;
+pub mod secretsmanager;
 pub mod service_controller;
 mod service_targets;
 pub mod tally;
@@ -32,7 +33,7 @@ pub mod view;
 mod work_signals;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, RootKey, StoreBackend};
+use crate::config::{Config, RegistryStore, RootKey, StoreBackend};
 use crate::db::Db;
 use axum::Router;
 use axum::routing::{any, post};
@@ -49,6 +50,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Where registry blob bytes live.
     pub blobs: Arc<dyn registry::blobs::BlobStore>,
+    /// The key that seals secret values (`secrets.key` in the data directory).
+    pub secrets_key: Arc<secretsmanager::seal::SecretsKey>,
 }
 
 /// The caller and moment of one request.
@@ -92,6 +95,13 @@ pub enum ServerError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("could not open the registry store {store}: {source}")]
+    RegistryStore {
+        store: String,
+        source: registry::blobs::BlobError,
+    },
+    #[error("could not open the secrets key {path}: {detail}")]
+    SecretsKey { path: String, detail: String },
     #[error("{0}")]
     Api(#[from] berth_api::ApiError),
     #[error("server stopped with an error: {0}")]
@@ -113,18 +123,24 @@ impl App {
             config.root_key.clone(),
         )
         .await?;
-        let blobs = Arc::new(registry::blobs::FsBlobStore::new(
-            config.data_dir.join("registry"),
-        ));
-        Ok((
-            App {
-                db,
-                config: Arc::new(config),
-                clock,
-                blobs,
-            },
-            root,
-        ))
+        let blobs = open_blobs(&config)?;
+        let key_path = config.data_dir.join(secretsmanager::seal::KEY_FILE);
+        let secrets_key =
+            secretsmanager::seal::SecretsKey::open_or_create(&key_path).map_err(|detail| {
+                ServerError::SecretsKey {
+                    path: key_path.display().to_string(),
+                    detail,
+                }
+            })?;
+        let app = App {
+            db,
+            config: Arc::new(config),
+            clock,
+            blobs,
+            secrets_key: Arc::new(secrets_key),
+        };
+        secretsmanager::check_key(&app);
+        Ok((app, root))
     }
 
     pub fn router(&self) -> Router {
@@ -137,6 +153,27 @@ impl App {
             .route("/v2/{*path}", any(registry::serve))
             .fallback(front_door::not_found)
             .with_state(self.clone())
+    }
+}
+
+/// Opens the configured registry store: files in the data directory, an S3 bucket (endpoint and
+/// credentials from the `AWS_*` environment) or a directory through the object store.
+fn open_blobs(config: &Config) -> Result<Arc<dyn registry::blobs::BlobStore>, ServerError> {
+    use registry::object_blobs::ObjectBlobStore;
+    let opened = match &config.registry_store {
+        RegistryStore::DataDir => {
+            let root = config.data_dir.join("registry");
+            return Ok(Arc::new(registry::blobs::FsBlobStore::new(root)));
+        }
+        RegistryStore::S3 { bucket, prefix } => ObjectBlobStore::s3(bucket, prefix),
+        RegistryStore::Local { path } => ObjectBlobStore::local(path),
+    };
+    match opened {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(source) => Err(ServerError::RegistryStore {
+            store: config.registry_store.to_string(),
+            source,
+        }),
     }
 }
 
@@ -162,7 +199,7 @@ pub struct Backend {
 
 /// Opens the configured store: SQLite in the data directory (this server always leads), or
 /// an etcd cluster (servers on it elect a leader, see [`leader`]). The data directory is made
-/// either way: registry blobs live there.
+/// either way: registry blobs live there unless `config.registry_store` says otherwise.
 pub async fn open_store(config: &Config) -> Result<Backend, ServerError> {
     match &config.store {
         StoreBackend::Sqlite => Ok(Backend {

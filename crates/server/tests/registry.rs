@@ -2,18 +2,19 @@
 //! distribution endpoints under `/v2/` (HTTP Basic with an ECR token), on the real router, a
 //! real SQLite store and the real blob directory in a temp dir, called with `oneshot`.
 
+mod support;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use berth_server::App;
 use berth_server::config::{Config, RootKey};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::SystemTime;
-use tower::ServiceExt;
+use support::Reply;
 
 const AKID: &str = "AKIAREGISTRYTEST0001";
 const SECRET: &str = "registryTestSecret000000000000000000000";
@@ -24,31 +25,6 @@ struct Registry {
     dir: tempfile::TempDir,
     /// `Authorization` value for the OCI endpoints.
     basic: String,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-    /// The first OCI error code.
-    fn code(&self) -> String {
-        self.json()["errors"][0]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
 }
 
 fn digest(data: &[u8]) -> String {
@@ -126,15 +102,7 @@ impl Registry {
     }
 
     async fn send(&self, req: Request<Body>) -> Reply {
-        let response = self.app.router().oneshot(req).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Reply {
-            status,
-            headers,
-            body: body.to_vec(),
-        }
+        support::send(&self.app, req).await
     }
 
     /// An OCI request with the registry token and extra headers.

@@ -1,5 +1,6 @@
-//! Where blob bytes live: the [`BlobStore`] trait, so that an object store can replace the
-//! disk later, and [`FsBlobStore`], content-addressed files under the data directory.
+//! Where blob bytes live: the [`BlobStore`] trait, and [`FsBlobStore`], content-addressed files
+//! under the data directory (`super::object_blobs` keeps them in an object store instead).
+//! Reads stream from a blocking thread that stays a few chunks ahead of the client.
 //!
 //! An upload is staged under its id and becomes a blob only through [`BlobStore::commit`],
 //! which checks the digest first: a wrong digest stores nothing, and a crash mid-upload leaves
@@ -15,12 +16,12 @@ use berth_model::Timestamp;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// A stream of bytes in or out of the store.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -296,37 +297,14 @@ impl BlobStore for FsBlobStore {
 
     async fn read(&self, digest: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
         let path = self.blob_path(digest)?;
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file.into_std().await,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(BlobError::NotFound(digest.to_string()));
             }
             Err(e) => return Err(io_error(&path)(e)),
         };
-        file.seek(std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(io_error(&path))?;
-        let stream = futures::stream::unfold((file, len), |(mut file, left)| async move {
-            if left == 0 {
-                return None;
-            }
-            let mut buf = vec![0u8; CHUNK.min(usize::try_from(left).unwrap_or(CHUNK))];
-            match file.read(&mut buf).await {
-                Ok(0) => Some((
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the blob is shorter than its recorded size",
-                    )),
-                    (file, 0),
-                )),
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(Bytes::from(buf)), (file, left - n as u64)))
-                }
-                Err(e) => Some((Err(e), (file, 0))),
-            }
-        });
-        Ok(Box::pin(stream))
+        Ok(read_ahead(file, offset, len))
     }
 
     async fn blobs(&self) -> Result<Vec<Stored>, BlobError> {
@@ -400,6 +378,50 @@ fn list_dirs(dir: &Path) -> Result<Vec<String>, BlobError> {
 }
 
 /// Runs blocking file work off the async threads.
+/// How many bytes a reader reads at a time: large enough that each write to the client's
+/// socket moves a lot, small enough that [`READ_AHEAD`] of them cost little memory.
+const READ_CHUNK: usize = 1024 * 1024;
+
+/// How many chunks a reader may hold ready beyond the one being sent.
+const READ_AHEAD: usize = 4;
+
+/// Streams `len` bytes of `file` from `offset`, read on a blocking thread that stays up to
+/// [`READ_AHEAD`] chunks ahead of the consumer, so the disk and the network overlap instead of
+/// taking turns. The thread stops when the stream is dropped.
+fn read_ahead(mut file: std::fs::File, offset: u64, len: u64) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = file.seek(std::io::SeekFrom::Start(offset)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let want = usize::try_from(left).map_or(READ_CHUNK, |left| left.min(READ_CHUNK));
+            let mut buf = vec![0u8; want];
+            let item = match file.read(&mut buf) {
+                Ok(0) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the blob is shorter than its recorded size",
+                )),
+                Ok(n) => {
+                    buf.truncate(n);
+                    left -= n as u64;
+                    Ok(Bytes::from(buf))
+                }
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
 async fn blocking<T: Send + 'static>(
     path: &Path,
     work: impl FnOnce() -> Result<T, BlobError> + Send + 'static,

@@ -14,6 +14,8 @@
 
 pub mod auth;
 mod blob_api;
+#[cfg(test)]
+mod blob_conformance;
 pub mod blobs;
 mod errors;
 pub mod gc;
@@ -21,6 +23,7 @@ pub mod images;
 pub mod lifecycle;
 mod manifests;
 pub mod meta;
+pub mod object_blobs;
 mod referrers;
 mod uploads;
 
