@@ -16,8 +16,11 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-/// The etcd key the leader holds (outside `/`, where the records live and the views watch).
-pub const LEADER_KEY: &str = "berth/leader";
+/// The etcd key the leader holds. It lies under `/`, which the views watch, so that every store
+/// revision is one a view sees: a writer that waits for its view to reach the store's revision
+/// after a failed compare would otherwise wait for the next record write if the leader key's
+/// change was the newest. Views ignore it (no record decodes from it).
+pub const LEADER_KEY: &str = "/berth/leader";
 /// How long a leader that stopped renewing keeps the key: a dead leader is replaced after at
 /// most this long (plus etcd's expiry check).
 pub const LEADER_TTL: Duration = Duration::from_secs(10);

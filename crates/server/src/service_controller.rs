@@ -19,7 +19,7 @@
 //! only one).
 
 use crate::clock::new_id;
-use crate::db::{Db, Writes};
+use crate::db::{Db, Versioned, Writes};
 use crate::ecs::services::group_of;
 use crate::ecs::task_definitions::parse_reference;
 use crate::ecs::tasks::{Targets, TaskParams, candidates, plan_tasks, request_stop};
@@ -415,8 +415,23 @@ fn plan(db: &Db, ctx: &Ctx, cluster: &str, key: &str) -> Result<(Writes, Stops),
     Ok((writes.expect_unchanged(&current).put(key, service), stops))
 }
 
-/// How many instances a DAEMON service runs on: ACTIVE, connected, and meeting its
-/// placement constraints.
+/// The task definition of the service's primary deployment, if it still exists.
+fn primary_definition(
+    db: &Db,
+    ctx: &Ctx,
+    service: &Service,
+) -> Result<Option<Versioned<StoredTaskDefinition>>, ApiError> {
+    let Some(primary) = service.deployments.first() else {
+        return Ok(None);
+    };
+    let (family, revision) = parse_reference(ctx, "taskDefinition", &primary.task_definition)?;
+    Ok(revision.and_then(|r| {
+        db.get::<StoredTaskDefinition>(&keys::task_definition(&ctx.region, &family, r))
+    }))
+}
+
+/// How many instances a DAEMON service runs on: ACTIVE, connected, with the attributes its task
+/// definition requires, and meeting its placement constraints — placement's own checks.
 fn eligible_instances(
     db: &Db,
     ctx: &Ctx,
@@ -429,12 +444,17 @@ fn eligible_instances(
         .filter(|i| i.value.status == ContainerInstanceStatus::Active)
         .collect();
     let candidates = candidates(db, &instances)?;
+    // Without its task definition no task can start (the service says so); the instances count
+    // as they did, so that the tasks already running stay.
+    let required_attributes = primary_definition(db, ctx, service)?
+        .map(|d| d.value.definition.requires_attributes)
+        .unwrap_or_default();
     let request = Request {
         demand: Resources::new(0, 0),
         group: group_of(&service.service_name),
         strategies: Vec::new(),
         constraints: check_constraints("placementConstraints", &service.placement_constraints)?,
-        required_attributes: Vec::new(),
+        required_attributes,
         seed: 0,
     };
     let targets: Vec<usize> = (0..candidates.len()).collect();
@@ -684,10 +704,7 @@ fn start_tasks(
             "(service {name}) was unable to place a task because no container instance met all of its requirements. {why}"
         )),
     };
-    let (family, revision) = parse_reference(ctx, "taskDefinition", &primary.task_definition)?;
-    let Some(definition) = revision.and_then(|r| {
-        db.get::<StoredTaskDefinition>(&keys::task_definition(&ctx.region, &family, r))
-    }) else {
+    let Some(definition) = primary_definition(db, ctx, service)? else {
         return Ok(unplaceable(format!(
             "Reason: the task definition {} no longer exists.",
             primary.task_definition

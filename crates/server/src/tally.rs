@@ -156,7 +156,7 @@ pub fn started_by(tasks_prefix: &str, kind: &str, started_by: &str) -> String {
 }
 
 /// All counters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Tallies {
     counters: BTreeMap<String, Tally>,
 }

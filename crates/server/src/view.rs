@@ -4,15 +4,30 @@
 //! store with transactions that compare the `mod_revision` they read here, so a stale view can
 //! make a write fail and retry but never win over a newer one. After a write, a handler waits
 //! until the view has caught up with the write's revision, so a client reads its own writes.
+//!
+//! When the watch fails (the view fell behind a compaction, or the store's connection could not
+//! be resumed), the view loads every record again, puts the new state in place of the old one at
+//! once, wakes every agent's wait (the writes it missed may have given any instance work) and
+//! watches again from there; while the store does not answer, it tries again with a growing
+//! pause. It stops following only when the store is closed or the view dropped.
 
 use crate::records::Record;
 use crate::tally::{Tallies, Tally};
 use crate::work_signals::{WorkSignals, changed_work};
-use berth_store::{RangeRequest, Store, WatchEvent};
+use berth_store::{RangeRequest, Store, StoreError, WatchEvent};
+use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
 use tokio::sync::watch;
+
+/// Keys read per page of a load.
+const LOAD_PAGE: usize = 5000;
+/// The first and the longest pause between attempts to reload while the store does not answer.
+const RELOAD_PAUSE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+
+type Events = BoxStream<'static, berth_store::Result<WatchEvent>>;
 
 /// A record as the view holds it, with the revision that last wrote it.
 #[derive(Debug, Clone)]
@@ -23,11 +38,14 @@ pub struct Entry {
 
 #[derive(Default)]
 struct State {
+    /// Every write up to this revision is applied.
     revision: i64,
     entries: BTreeMap<String, Entry>,
     tallies: Tallies,
     /// Instances with new work in writes not yet published (see [`crate::work_signals`]).
     touched: Vec<String>,
+    /// The pages of the load this state started from, until the watch has passed them.
+    loaded: Pages,
 }
 
 impl State {
@@ -46,6 +64,158 @@ impl State {
             self.tallies.replace(key, Some(&old.record), None);
         }
     }
+
+    /// Whether the state already holds the write of `key` at `revision`.
+    fn holds(&self, key: &str, revision: i64) -> bool {
+        let held = self.entries.get(key).map_or(0, |e| e.mod_revision);
+        held >= revision || self.loaded.revision_of(key) >= revision
+    }
+}
+
+/// The revision each page of a load was read at, by the last key of the page (None: every key
+/// after the previous page). Pages are read at different revisions, and a page holds its keys as
+/// of its own: the watch's events up to that revision are already in it, including those of a
+/// key the page no longer had (replaying the put of a key deleted before its page was read would
+/// bring the key back).
+#[derive(Default)]
+struct Pages(Vec<(Option<String>, i64)>);
+
+impl Pages {
+    /// The revision of the page that holds `key` (0: no load to account for).
+    fn revision_of(&self, key: &str) -> i64 {
+        self.0
+            .iter()
+            .find(|(last, _)| last.as_deref().is_none_or(|last| key <= last))
+            .map_or(0, |(_, revision)| *revision)
+    }
+
+    /// The revision of the last page read: no later event is in the load.
+    fn newest(&self) -> i64 {
+        self.0.last().map_or(0, |(_, revision)| *revision)
+    }
+}
+
+/// Reads every record, in pages, into a new state at the revision of the first page (the
+/// watch goes on from there).
+async fn load(store: &dyn Store) -> berth_store::Result<State> {
+    let mut state = State::default();
+    let mut after = None;
+    loop {
+        let page = store
+            .range(RangeRequest {
+                prefix: "/".into(),
+                after: after.clone(),
+                limit: LOAD_PAGE,
+            })
+            .await?;
+        if state.loaded.0.is_empty() {
+            state.revision = page.revision;
+        }
+        after = page.kvs.last().map(|kv| kv.key.clone());
+        for kv in page.kvs {
+            if let Some(record) = Record::decode(&kv.key, &kv.value) {
+                let entry = Entry {
+                    mod_revision: kv.mod_revision,
+                    record: Arc::new(record),
+                };
+                state.put(kv.key, entry);
+            }
+        }
+        let last = if page.more { after.clone() } else { None };
+        state.loaded.0.push((last, page.revision));
+        if !page.more {
+            break;
+        }
+    }
+    // Agents ask for their work on their first wait, and a reload wakes them all.
+    state.touched.clear();
+    Ok(state)
+}
+
+/// A [`load`] and a watch of the changes since.
+async fn load_and_watch(store: &dyn Store) -> berth_store::Result<(State, Events)> {
+    let state = load(store).await?;
+    let events = store.watch("/", state.revision).await?;
+    Ok((state, events))
+}
+
+/// Applies the store's changes to the view, loading the view again whenever the watch fails.
+/// Holds neither strongly: it ends at the next event or attempt after the view is dropped, and
+/// when the store is closed.
+async fn follow(view: Weak<View>, store: Weak<dyn Store>, mut events: Events) {
+    loop {
+        let Some(e) = apply_events(&view, &mut events).await else {
+            return;
+        };
+        tracing::warn!(error = %e, "the store's watch failed; the view loads everything again");
+        drop(events);
+        let Some(watched) = reload(&view, &store).await else {
+            return;
+        };
+        events = watched;
+    }
+}
+
+/// Applies the watch's events as they come; returns why the watch failed, or None when there is
+/// nothing left to follow (the store is closed or the view dropped).
+async fn apply_events(follower: &Weak<View>, events: &mut Events) -> Option<StoreError> {
+    let ended = || StoreError::Backend("the watch ended".into());
+    // A transaction's events share one revision and arrive together; the revision is published
+    // only once all of them are applied, so a reader that waited for it sees the whole
+    // transaction, never half of it.
+    while let Some(first) = events.next().await {
+        let view = follower.upgrade()?;
+        let mut next = Some(first);
+        while let Some(event) = next.take() {
+            let event = match event {
+                Ok(event) => event,
+                Err(StoreError::Closed) => return None,
+                Err(e) => return Some(e),
+            };
+            let revision = event.revision();
+            if revision > view.revision() {
+                // Every earlier revision is complete.
+                view.publish(revision - 1);
+            }
+            view.apply(event);
+            next = match events.next().now_or_never() {
+                Some(Some(event)) => Some(event),
+                Some(None) => return Some(ended()),
+                None => None,
+            };
+        }
+        view.publish(view.revision());
+    }
+    Some(ended())
+}
+
+/// Loads the view again and watches from there, trying again with a growing pause while the
+/// store does not answer; None once the store is closed or either is dropped.
+async fn reload(view: &Weak<View>, store: &Weak<dyn Store>) -> Option<Events> {
+    let mut pause = RELOAD_PAUSE.0;
+    loop {
+        let attempt = load_and_watch(store.upgrade()?.as_ref()).await;
+        match attempt {
+            Ok((state, events)) => {
+                let revision = state.revision;
+                view.upgrade()?.replace(state);
+                tracing::info!(
+                    revision,
+                    "the view loaded everything again and follows the store"
+                );
+                return Some(events);
+            }
+            Err(StoreError::Closed) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?pause, "the view cannot load the store; trying again");
+            }
+        }
+        tokio::time::sleep(pause).await;
+        if view.strong_count() == 0 {
+            return None;
+        }
+        pause = (pause * 2).min(RELOAD_PAUSE.1);
+    }
 }
 
 pub struct View {
@@ -55,95 +225,41 @@ pub struct View {
 }
 
 impl View {
-    /// Loads every record from the store and starts following its changes.
+    /// Loads every record from the store and starts following its changes (see the
+    /// [module docs](self)).
     pub async fn start(store: Arc<dyn Store>) -> berth_store::Result<Arc<View>> {
-        // Pages are read at different revisions; watching from the first page's revision and
-        // applying events only when newer than what is held makes the result exact.
-        let mut state = State::default();
-        let mut after = None;
-        let mut start_revision = None;
-        loop {
-            let page = store
-                .range(RangeRequest {
-                    prefix: "/".into(),
-                    after: after.clone(),
-                    limit: 5000,
-                })
-                .await?;
-            start_revision.get_or_insert(page.revision);
-            state.revision = state.revision.max(page.revision);
-            for kv in &page.kvs {
-                if let Some(record) = Record::decode(&kv.key, &kv.value) {
-                    state.put(
-                        kv.key.clone(),
-                        Entry {
-                            mod_revision: kv.mod_revision,
-                            record: Arc::new(record),
-                        },
-                    );
-                }
-            }
-            after = page.kvs.last().map(|kv| kv.key.clone());
-            if !page.more {
-                break;
-            }
-        }
-        let watch_from = start_revision.unwrap_or(0);
-        // Agents ask for their work on their first wait anyway.
-        state.touched.clear();
+        let (state, events) = load_and_watch(store.as_ref()).await?;
         let (revision_tx, _) = watch::channel(state.revision);
         let view = Arc::new(View {
             state: RwLock::new(state),
             revision_tx,
             signals: WorkSignals::default(),
         });
-        let mut events = store.watch("/", watch_from).await?;
-        let follower = Arc::downgrade(&view);
-        tokio::spawn(async move {
-            // A transaction's events share one revision and arrive together; the revision is
-            // published only once all of them are applied, so a reader that waited for it
-            // sees the whole transaction, never half of it.
-            while let Some(first) = events.next().await {
-                let Some(view) = follower.upgrade() else {
-                    return;
-                };
-                let mut next = Some(first);
-                while let Some(event) = next.take() {
-                    match event {
-                        Ok(event) => {
-                            let revision = event.revision();
-                            if revision > view.revision() {
-                                // Every earlier revision is complete.
-                                view.publish(revision - 1);
-                            }
-                            view.apply(event);
-                        }
-                        Err(berth_store::StoreError::Closed) => return,
-                        Err(e) => {
-                            tracing::error!(error = %e, "store watch failed; the view stops following the store");
-                            return;
-                        }
-                    }
-                    match events.next().now_or_never() {
-                        Some(Some(event)) => next = Some(event),
-                        Some(None) => return,
-                        None => {}
-                    }
-                }
-                view.publish(view.revision());
-            }
-        });
+        tokio::spawn(follow(
+            Arc::downgrade(&view),
+            Arc::downgrade(&store),
+            events,
+        ));
         Ok(view)
+    }
+
+    /// Puts a freshly loaded state in place of the current one in one step, publishes its
+    /// revision, and wakes every agent: the writes the view missed may have given any of them
+    /// work.
+    fn replace(&self, fresh: State) {
+        let revision = fresh.revision;
+        *self.state.write().expect("view lock poisoned") = fresh;
+        self.publish(revision);
+        self.signals.notify_all();
     }
 
     /// Applies one event to the entries (not yet visible to [`View::caught_up`]).
     fn apply(&self, event: WatchEvent) {
         let revision = event.revision();
         let mut state = self.state.write().expect("view lock poisoned");
-        let held = state.entries.get(event.key()).map_or(0, |e| e.mod_revision);
         match event {
-            // Already applied from the initial load.
-            _ if held >= revision => {}
+            // Already in the load, or applied before.
+            _ if state.holds(event.key(), revision) => {}
             WatchEvent::Put(kv) => {
                 if let Some(record) = Record::decode(&kv.key, &kv.value) {
                     state.put(
@@ -158,6 +274,9 @@ impl View {
             WatchEvent::Delete { key, .. } => state.remove(&key),
         }
         state.revision = state.revision.max(revision);
+        if revision >= state.loaded.newest() {
+            state.loaded = Pages::default();
+        }
     }
 
     /// Tells waiters that every write up to `revision` is applied.
@@ -252,3 +371,7 @@ impl View {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "view_tests.rs"]
+mod tests;

@@ -3,8 +3,9 @@
 //!
 //! The view calls [`changed_work`] for every task record it applies and [`WorkSignals::notify`]
 //! once the revision holding them is published, so an agent that wakes up and lists its tasks
-//! sees the whole write. An instance's generation lives only while this server runs; agents
-//! treat any difference from what they last saw (a restart resets it to 0) as news.
+//! sees the whole write; after it loaded the whole store again, it calls
+//! [`WorkSignals::notify_all`]. An instance's generation lives only while this server runs;
+//! agents treat any difference from what they last saw (a restart resets it to 0) as news.
 
 use crate::records::Record;
 use berth_model::task::DesiredStatus;
@@ -54,6 +55,15 @@ impl WorkSignals {
             if let Some(sender) = counters.get(&instance) {
                 sender.send_modify(|generation| *generation += 1);
             }
+        }
+    }
+
+    /// Advances the generation of every instance someone waits on: after the view loaded the
+    /// store again, any of them may have new work.
+    pub fn notify_all(&self) {
+        let counters = self.counters.lock().expect("work signals lock poisoned");
+        for sender in counters.values() {
+            sender.send_modify(|generation| *generation += 1);
         }
     }
 }
@@ -121,6 +131,10 @@ mod tests {
         assert!(!rx.has_changed().expect("sender alive"));
         signals.notify(["arn:i/1".to_owned(), "arn:i/1".to_owned()]);
         assert_eq!(*rx.borrow_and_update(), 2);
+        let mut other = signals.subscribe("arn:i/2");
+        signals.notify_all();
+        assert_eq!(*rx.borrow_and_update(), 3);
+        assert_eq!(*other.borrow_and_update(), 1);
         signals.release_all();
         assert!(rx.changed().await.is_err(), "a released wait ends");
         let mut late = signals.subscribe("arn:i/1");

@@ -307,12 +307,17 @@ async fn the_circuit_breaker_trips_and_rolls_back() {
 }
 
 async fn instance(h: &Harness) -> String {
+    instance_with(h, json!([])).await
+}
+
+/// An instance registered with these `attributes` besides the ones every instance has.
+async fn instance_with(h: &Harness, attributes: Value) -> String {
     h.ok(
         "RegisterContainerInstance",
         json!({"totalResources": [
             {"name": "CPU", "type": "INTEGER", "integerValue": 4096},
             {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096}
-        ]}),
+        ], "attributes": attributes}),
     )
     .await["containerInstance"]["containerInstanceArn"]
         .as_str()
@@ -487,6 +492,41 @@ async fn a_daemon_runs_once_on_every_instance_including_new_ones() {
     );
     assert_eq!(s["deployments"][0]["rolloutState"], "COMPLETED", "{s}");
     assert_eq!(count(&s, "runningCount"), 2);
+}
+
+#[tokio::test]
+async fn a_daemon_runs_only_on_instances_with_the_attributes_its_task_definition_requires() {
+    let h = harness().await;
+    let _plain = instance(&h).await;
+    let allowing = instance_with(
+        &h,
+        json!([{"name": "com.amazonaws.ecs.capability.privileged-container"}]),
+    )
+    .await;
+    // A privileged container requires that attribute.
+    h.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "probe", "containerDefinitions": [{"name": "probe", "image": "probe:1", "memory": 64, "privileged": true}]}),
+    )
+    .await;
+    h.ok(
+        "CreateService",
+        json!({"serviceName": "probe", "taskDefinition": "probe", "schedulingStrategy": "DAEMON"}),
+    )
+    .await;
+    for _ in 0..3 {
+        tick_once(&h.app).await;
+        h.agent_catches_up().await;
+    }
+    assert_eq!(placements(&h, "service:probe").await, vec![allowing]);
+    let s = service_named(&h, "probe").await;
+    assert_eq!(count(&s, "desiredCount"), 1, "{s}");
+    assert_eq!(count(&s, "runningCount"), 1, "{s}");
+    assert_eq!(s["deployments"][0]["rolloutState"], "COMPLETED", "{s}");
+    assert!(
+        !s["events"].to_string().contains("unable to place"),
+        "the instance without the attribute is not a place it failed to use: {s}"
+    );
 }
 
 #[tokio::test]
