@@ -2,11 +2,18 @@
 //! targets that may take new requests — healthy ones, or, when none is healthy, every one that
 //! is not draining (ALB fails open). A draining target finishes what it has and gets nothing
 //! new. A target's counters ([`TargetStats`]) outlive configuration changes.
+//!
+//! Slow start (`slow_start.duration_seconds`): a target that has just turned healthy, while
+//! others are not warming up, gets a share of its normal traffic that grows linearly from
+//! nothing to all of it over the duration; a request the algorithm gave it is turned away
+//! with the remaining probability and goes to a target that is not warming up.
 
 use berth_model::elbv2::data_plane::Algorithm;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
 
 /// A target's health as this data plane's checks see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,11 +41,22 @@ impl Health {
     }
 }
 
-/// What is known of a target across configurations: its health and requests in flight.
+/// Milliseconds since this process first asked; never 0, which stands for "never".
+pub fn now_ms() -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    let base = BASE.get_or_init(Instant::now);
+    u64::try_from(base.elapsed().as_millis()).unwrap_or(u64::MAX) + 1
+}
+
+/// What is known of a target across configurations: its health, requests in flight, and when
+/// it last turned healthy.
 #[derive(Debug, Default)]
 pub struct TargetStats {
     health: AtomicU8,
     outstanding: AtomicUsize,
+    /// [`now_ms`] when the target last turned healthy, 0 if it was healthy when first seen
+    /// (a data plane restarted does not warm up targets that were serving).
+    healthy_since: AtomicU64,
 }
 
 impl TargetStats {
@@ -46,13 +64,20 @@ impl TargetStats {
         TargetStats {
             health: AtomicU8::new(health.as_u8()),
             outstanding: AtomicUsize::new(0),
+            healthy_since: AtomicU64::new(0),
         }
     }
     pub fn health(&self) -> Health {
         Health::from_u8(self.health.load(Ordering::Relaxed))
     }
     pub fn set_health(&self, h: Health) {
-        self.health.store(h.as_u8(), Ordering::Relaxed);
+        self.set_health_at(h, now_ms());
+    }
+    fn set_health_at(&self, h: Health, now: u64) {
+        let before = Health::from_u8(self.health.swap(h.as_u8(), Ordering::Relaxed));
+        if h == Health::Healthy && before != Health::Healthy {
+            self.healthy_since.store(now, Ordering::Relaxed);
+        }
     }
     pub fn outstanding(&self) -> usize {
         self.outstanding.load(Ordering::Relaxed)
@@ -97,6 +122,8 @@ pub struct Group {
     pub targets: Vec<Target>,
     /// Shared with the group's previous configurations, so the rotation goes on.
     pub next: Arc<AtomicUsize>,
+    /// `slow_start.duration_seconds` in milliseconds; 0 turns slow start off.
+    pub slow_start_ms: u64,
 }
 
 impl Group {
@@ -122,12 +149,37 @@ impl Group {
 
     /// The target for a new request, `None` when the group has none to offer.
     pub fn pick(&self) -> Option<&Target> {
-        let candidates = self.candidates();
+        self.pick_at(now_ms())
+    }
+
+    fn pick_at(&self, now: u64) -> Option<&Target> {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let chosen = self.pick_from(self.candidates(), turn)?;
+        let Some(share) = self.warm_share(chosen, now) else {
+            return Some(chosen);
+        };
+        let warm = |t: &&Target| self.warm_share(t, now).is_none();
+        if !self.candidates().any(|t| warm(&t)) {
+            // Every candidate is warming up: none is held back.
+            return Some(chosen);
+        }
+        if unit_roll(turn) < share {
+            return Some(chosen);
+        }
+        self.pick_from(self.candidates().filter(warm), turn)
+    }
+
+    /// `turn`'s choice among `candidates` by the group's algorithm.
+    fn pick_from<'a>(
+        &self,
+        candidates: impl Iterator<Item = &'a Target> + Clone,
+        turn: usize,
+    ) -> Option<&'a Target> {
         let n = candidates.clone().count();
         if n == 0 {
             return None;
         }
-        let turn = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let turn = turn % n;
         match self.algorithm {
             Algorithm::RoundRobin => candidates.clone().nth(turn),
             Algorithm::LeastOutstandingRequests => {
@@ -140,6 +192,26 @@ impl Group {
             }
         }
     }
+
+    /// The share of its traffic a target warming up takes at `now`, in (0, 1); `None` when it
+    /// is not warming up.
+    fn warm_share(&self, t: &Target, now: u64) -> Option<f64> {
+        let since = t.stats.healthy_since.load(Ordering::Relaxed);
+        if self.slow_start_ms == 0 || since == 0 || t.stats.health() != Health::Healthy {
+            return None;
+        }
+        let elapsed = now.saturating_sub(since);
+        (elapsed < self.slow_start_ms).then(|| elapsed as f64 / self.slow_start_ms as f64)
+    }
+}
+
+/// A number in [0, 1) that looks random but follows from `turn` (SplitMix64).
+fn unit_roll(turn: usize) -> f64 {
+    let mut z = (turn as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -163,6 +235,7 @@ mod tests {
             checks_enabled: true,
             targets,
             next: Arc::new(AtomicUsize::new(0)),
+            slow_start_ms: 0,
         }
     }
 
@@ -234,5 +307,61 @@ mod tests {
         );
         g.checks_enabled = false;
         assert_eq!(picks(&g, 2), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_target_warming_up_gets_a_share_that_grows_linearly() {
+        let mut g = group(
+            Algorithm::RoundRobin,
+            vec![
+                target("old", Health::Healthy),
+                target("new", Health::Unknown),
+            ],
+        );
+        g.slow_start_ms = 10_000;
+        g.targets[1].stats.set_health_at(Health::Healthy, 1_000);
+        let share_of_new = |now: u64| {
+            let picks = 20_000;
+            let new = (0..picks)
+                .filter(|_| g.pick_at(now).unwrap().id == "new")
+                .count();
+            new as f64 / picks as f64
+        };
+        // Round robin alone would give it half: 0.5 × the fraction of the duration passed.
+        let at_start = share_of_new(1_000);
+        assert!(at_start < 0.01, "just healthy: {at_start}");
+        let at_a_fifth = share_of_new(3_000);
+        assert!((at_a_fifth - 0.1).abs() < 0.02, "a fifth in: {at_a_fifth}");
+        let at_half = share_of_new(6_000);
+        assert!((at_half - 0.25).abs() < 0.02, "halfway: {at_half}");
+        let after = share_of_new(11_000);
+        assert!((after - 0.5).abs() < 0.01, "warmed up: {after}");
+    }
+
+    #[test]
+    fn slow_start_holds_nothing_back_when_every_target_is_warming_up() {
+        let mut g = group(
+            Algorithm::RoundRobin,
+            vec![target("a", Health::Unknown), target("b", Health::Unknown)],
+        );
+        g.slow_start_ms = 10_000;
+        g.targets[0].stats.set_health_at(Health::Healthy, 1_000);
+        g.targets[1].stats.set_health_at(Health::Healthy, 1_000);
+        let ids: Vec<&str> = (0..4)
+            .map(|_| g.pick_at(1_500).unwrap().id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b", "a", "b"]);
+    }
+
+    #[test]
+    fn targets_healthy_when_first_seen_do_not_warm_up() {
+        let mut g = group(
+            Algorithm::RoundRobin,
+            vec![target("a", Health::Healthy), target("b", Health::Healthy)],
+        );
+        g.slow_start_ms = 10_000;
+        // Health reported again (each check) does not restart slow start.
+        g.targets[1].stats.set_health_at(Health::Healthy, 1_000);
+        assert_eq!(picks(&g, 4), ["a", "b", "a", "b"]);
     }
 }

@@ -235,6 +235,7 @@ fn compile(source: DataPlaneConfig, registry: &mut Registry) -> Compiled {
                 checks_enabled: tg.health_check.enabled,
                 targets: members,
                 next,
+                slow_start_ms: u64::from(tg.slow_start_seconds) * 1000,
             }),
         );
     }

@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use berth_model::elbv2::data_plane::{ConfigResponse, HealthAnswer};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use support::{harness, xml_value};
+use support::{harness, with_last_changed, xml_value};
 use tower::ServiceExt;
 
 async fn post(h: &support::Harness, path: &str, body: Value) -> (StatusCode, Vec<u8>) {
@@ -343,7 +343,7 @@ async fn imported_certificates_serve_https_listeners_and_stay_while_in_use() {
             ("DefaultActions.member.1.TargetGroupArn", tg_arn.clone()),
         ]
     };
-    let missing = format!("{}0", &arn[..arn.len() - 1]);
+    let missing = with_last_changed(&arn);
     let params = https(&missing);
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (status, refused) = elbv2_raw(&h, "CreateListener", &params).await;
@@ -399,4 +399,197 @@ async fn imported_certificates_serve_https_listeners_and_stay_while_in_use() {
     let (status, not_arn) = acm(&h, "DescribeCertificate", json!({"CertificateArn": "nope"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(not_arn["__type"], "InvalidArnException");
+}
+
+/// Every `CertificateArn`/`IsDefault` pair in a certificates document, in order.
+fn listed_certificates(xml: &str) -> Vec<(String, String)> {
+    xml.split("<member>")
+        .skip(1)
+        .map(|m| (xml_value(m, "CertificateArn"), xml_value(m, "IsDefault")))
+        .collect()
+}
+
+async fn import(h: &support::Harness, name: &str) -> String {
+    let (cert, key) = self_signed(name);
+    let (status, imported) = acm(
+        h,
+        "ImportCertificate",
+        json!({"Certificate": b64(&cert), "PrivateKey": b64(&key)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{imported}");
+    imported["CertificateArn"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn an_https_listener_lists_certificates_beside_its_default() {
+    let h = harness().await;
+    let (shop, api, admin) = (
+        import(&h, "shop.example.com").await,
+        import(&h, "api.example.com").await,
+        import(&h, "admin.example.com").await,
+    );
+    let lb = h
+        .elbv2(
+            "CreateLoadBalancer",
+            &[("Name", "web"), ("Subnets.member.1", "subnet-a")],
+        )
+        .await;
+    let lb_arn = xml_value(&lb, "LoadBalancerArn");
+    let tg = h
+        .elbv2(
+            "CreateTargetGroup",
+            &[("Name", "app"), ("Protocol", "HTTP"), ("Port", "80")],
+        )
+        .await;
+    let tg_arn = xml_value(&tg, "TargetGroupArn");
+    let mut create = vec![
+        ("LoadBalancerArn", lb_arn.as_str()),
+        ("Protocol", "HTTPS"),
+        ("Port", "443"),
+        ("Certificates.member.1.CertificateArn", shop.as_str()),
+        ("DefaultActions.member.1.Type", "forward"),
+        ("DefaultActions.member.1.TargetGroupArn", tg_arn.as_str()),
+    ];
+    create.push(("Certificates.member.2.CertificateArn", api.as_str()));
+    let (status, two_defaults) = elbv2_raw(&h, "CreateListener", &create).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        two_defaults.contains("<Code>ValidationError</Code>")
+            && two_defaults.contains("AddListenerCertificates"),
+        "{two_defaults}"
+    );
+    create.pop();
+    let listener = h.elbv2("CreateListener", &create).await;
+    let listener_arn = xml_value(&listener, "ListenerArn");
+
+    let added = h
+        .elbv2(
+            "AddListenerCertificates",
+            &[
+                ("ListenerArn", &listener_arn),
+                ("Certificates.member.1.CertificateArn", &api),
+                ("Certificates.member.2.CertificateArn", &admin),
+            ],
+        )
+        .await;
+    assert_eq!(
+        listed_certificates(&added),
+        [
+            (api.clone(), "false".into()),
+            (admin.clone(), "false".into())
+        ]
+    );
+    // Adding one listed already changes nothing.
+    h.elbv2(
+        "AddListenerCertificates",
+        &[
+            ("ListenerArn", &listener_arn),
+            ("Certificates.member.1.CertificateArn", &api),
+        ],
+    )
+    .await;
+    let described = h
+        .elbv2(
+            "DescribeListenerCertificates",
+            &[("ListenerArn", &listener_arn)],
+        )
+        .await;
+    assert_eq!(
+        listed_certificates(&described),
+        [
+            (shop.clone(), "true".into()),
+            (api.clone(), "false".into()),
+            (admin.clone(), "false".into())
+        ]
+    );
+    let first_page = h
+        .elbv2(
+            "DescribeListenerCertificates",
+            &[("ListenerArn", &listener_arn), ("PageSize", "2")],
+        )
+        .await;
+    assert_eq!(listed_certificates(&first_page).len(), 2);
+    assert_eq!(xml_value(&first_page, "NextMarker"), "2");
+    // DescribeListeners shows the default only, as ALB does; the data plane serves all three.
+    let listeners = h
+        .elbv2(
+            "DescribeListeners",
+            &[("ListenerArns.member.1", &listener_arn)],
+        )
+        .await;
+    assert_eq!(
+        listeners.matches("<CertificateArn>").count(),
+        1,
+        "{listeners}"
+    );
+    let c = config(&h, None).await.config.unwrap();
+    assert_eq!(
+        c.load_balancers[0].listeners[0].certificates,
+        [shop.clone(), api.clone(), admin.clone()]
+    );
+    assert_eq!(c.certificates.len(), 3);
+
+    let (status, refused) = elbv2_raw(
+        &h,
+        "RemoveListenerCertificates",
+        &[
+            ("ListenerArn", &listener_arn),
+            ("Certificates.member.1.CertificateArn", &shop),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.contains("<Code>OperationNotPermitted</Code>"),
+        "{refused}"
+    );
+    let missing = with_last_changed(&api);
+    let (status, unknown) = elbv2_raw(
+        &h,
+        "AddListenerCertificates",
+        &[
+            ("ListenerArn", &listener_arn),
+            ("Certificates.member.1.CertificateArn", &missing),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        unknown.contains("<Code>CertificateNotFound</Code>"),
+        "{unknown}"
+    );
+
+    h.elbv2(
+        "RemoveListenerCertificates",
+        &[
+            ("ListenerArn", &listener_arn),
+            ("Certificates.member.1.CertificateArn", &api),
+        ],
+    )
+    .await;
+    // A new default keeps the list.
+    h.elbv2(
+        "ModifyListener",
+        &[
+            ("ListenerArn", &listener_arn),
+            ("Certificates.member.1.CertificateArn", &api),
+        ],
+    )
+    .await;
+    let described = h
+        .elbv2(
+            "DescribeListenerCertificates",
+            &[("ListenerArn", &listener_arn)],
+        )
+        .await;
+    assert_eq!(
+        listed_certificates(&described),
+        [
+            (api.clone(), "true".into()),
+            (admin.clone(), "false".into())
+        ]
+    );
+    let (_, in_use) = acm(&h, "DescribeCertificate", json!({"CertificateArn": admin})).await;
+    assert_eq!(in_use["Certificate"]["InUseBy"], json!([listener_arn]));
 }

@@ -161,6 +161,45 @@ fn certificates(p: &Params<'_>) -> Result<Option<Vec<String>>, ApiError> {
         .map(Some)
 }
 
+/// `Certificates` of CreateListener and ModifyListener name the default certificate only.
+fn one_default(certificates: &[String]) -> Result<(), ApiError> {
+    if certificates.len() > 1 {
+        return Err(validation(
+            "Certificates: give exactly one certificate, the listener's default; add others \
+             with AddListenerCertificates",
+        ));
+    }
+    Ok(())
+}
+
+/// AddListenerCertificates and RemoveListenerCertificates: a listener and certificate ARNs.
+pub struct ListenerCertificates {
+    pub listener_arn: String,
+    pub certificates: Vec<String>,
+}
+
+pub fn listener_certificates(p: &Params<'_>) -> Result<ListenerCertificates, ApiError> {
+    let listener_arn = p.required("ListenerArn")?.to_string();
+    let certificates = certificates(p)?
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| validation("Certificates: give at least one certificate"))?;
+    Ok(ListenerCertificates {
+        listener_arn,
+        certificates,
+    })
+}
+
+/// The result of DescribeListenerCertificates and AddListenerCertificates: each certificate
+/// with whether it is the listener's default.
+pub fn certificates_xml(items: &[(String, bool)], next: Option<String>) -> String {
+    let mut x = Xml::new();
+    x.members("Certificates", items, |x, (arn, default)| {
+        x.text("CertificateArn", arn).text("IsDefault", default);
+    })
+    .opt("NextMarker", next);
+    x.finish()
+}
+
 /// Checks that HTTPS listeners have a certificate and HTTP ones have none.
 pub fn check_tls(
     protocol: Protocol,
@@ -196,6 +235,7 @@ pub fn create(p: &Params<'_>) -> Result<CreateListener, ApiError> {
         .int::<u16>("Port", 1, 65535)?
         .ok_or_else(|| validation("Port is required for application load balancer listeners"))?;
     let certificates = certificates(p)?.unwrap_or_default();
+    one_default(&certificates)?;
     let mut ssl_policy = p.str("SslPolicy").map(str::to_string);
     check_tls(protocol, &certificates, &mut ssl_policy)?;
     let default_actions = parse_actions(p, "DefaultActions")?
@@ -221,6 +261,10 @@ pub struct ModifyListener {
 }
 
 pub fn modify(p: &Params<'_>) -> Result<ModifyListener, ApiError> {
+    let certificates = certificates(p)?;
+    if let Some(certificates) = &certificates {
+        one_default(certificates)?;
+    }
     Ok(ModifyListener {
         listener_arn: p.required("ListenerArn")?.to_string(),
         protocol: p
@@ -228,7 +272,7 @@ pub fn modify(p: &Params<'_>) -> Result<ModifyListener, ApiError> {
             .map(|v| Protocol::parse("Protocol", v).map_err(invalid))
             .transpose()?,
         port: p.int("Port", 1, 65535)?,
-        certificates: certificates(p)?,
+        certificates,
         ssl_policy: p.str("SslPolicy").map(str::to_string),
         default_actions: parse_actions(p, "DefaultActions")?,
     })
@@ -240,8 +284,9 @@ pub fn write(x: &mut Xml, l: &Listener) {
         .text("LoadBalancerArn", &l.load_balancer_arn)
         .text("Port", l.port)
         .text("Protocol", l.protocol.as_str());
-    if !l.certificates.is_empty() {
-        x.members("Certificates", &l.certificates, |x, c| {
+    // Only the default: the rest are listed by DescribeListenerCertificates.
+    if let Some(default) = l.certificates.first() {
+        x.members("Certificates", std::slice::from_ref(default), |x, c| {
             x.text("CertificateArn", c);
         });
     }

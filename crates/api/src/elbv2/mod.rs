@@ -44,6 +44,7 @@ elbv2_errors! {
     resource_in_use => "ResourceInUse",
     rule_not_found => "RuleNotFound",
     target_group_not_found => "TargetGroupNotFound",
+    too_many_certificates => "TooManyCertificates",
     too_many_listeners => "TooManyListeners",
     too_many_load_balancers => "TooManyLoadBalancers",
     too_many_rules => "TooManyRules",

@@ -1,4 +1,7 @@
-//! CreateListener, DescribeListeners, ModifyListener, DeleteListener.
+//! CreateListener, DescribeListeners, ModifyListener, DeleteListener, and the certificate list
+//! of an HTTPS listener: AddListenerCertificates, RemoveListenerCertificates,
+//! DescribeListenerCertificates. A listener keeps its default certificate first and the list
+//! after it; the data plane serves them all, choosing by SNI.
 
 use super::{
     check_new_tags, forwarded_target_groups, listener, load_balancer, new_id, page, touch,
@@ -15,6 +18,8 @@ use berth_model::elbv2::arn;
 use berth_model::elbv2::{Listener, Rule};
 
 const MAX_LISTENERS: usize = 50;
+/// Certificates in a listener's list, besides its default (ALB's quota).
+const MAX_LISTED_CERTIFICATES: usize = 25;
 
 /// The ACM certificates an HTTPS listener names, each of which must exist; returned so the
 /// write can compare (and touch) them, which keeps them from being deleted under it.
@@ -149,7 +154,9 @@ pub async fn modify(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiE
                 u.protocol = protocol;
             }
             if let Some(certs) = &input.certificates {
-                u.certificates = certs.clone();
+                // A new default; the list stays.
+                let listed: Vec<String> = u.certificates.iter().skip(1).cloned().collect();
+                u.certificates = certs.iter().chain(&listed).cloned().collect();
             }
             if input.ssl_policy.is_some() {
                 u.ssl_policy = input.ssl_policy.clone();
@@ -191,4 +198,86 @@ pub async fn delete(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiE
         })
         .await?;
     Ok(String::new())
+}
+
+/// The default certificate of `l` and each one in its list, flagged.
+fn flagged(l: &Listener) -> Vec<(String, bool)> {
+    l.certificates
+        .iter()
+        .enumerate()
+        .map(|(i, arn)| (arn.clone(), i == 0))
+        .collect()
+}
+
+fn not_https(l: &Listener) -> ApiError {
+    validation(format!(
+        "ListenerArn: listener '{}' is not an HTTPS listener",
+        l.arn
+    ))
+}
+
+/// Adds certificates to an HTTPS listener's list; one listed already is not added again.
+pub async fn add_certificates(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiError> {
+    let input = wl::listener_certificates(p)?;
+    let added = app
+        .db
+        .transact(|db| {
+            let l = listener(db, ctx, "ListenerArn", &input.listener_arn)?;
+            if l.value.certificates.is_empty() {
+                return Err(not_https(&l.value));
+            }
+            let certs = certificates(db, ctx, &input.certificates)?;
+            let mut u = l.value.clone();
+            for arn in &input.certificates {
+                if !u.certificates[1..].contains(arn) {
+                    u.certificates.push(arn.clone());
+                }
+            }
+            if u.certificates.len() - 1 > MAX_LISTED_CERTIFICATES {
+                return Err(wire::too_many_certificates(format!(
+                    "a listener can list at most {MAX_LISTED_CERTIFICATES} certificates besides \
+                     its default"
+                )));
+            }
+            let mut writes = Writes::new().expect_unchanged(&l).put(&l.key, u);
+            for c in &certs {
+                writes = touch(writes, c);
+            }
+            let added: Vec<(String, bool)> = input
+                .certificates
+                .iter()
+                .map(|a| (a.clone(), false))
+                .collect();
+            Ok((writes, added))
+        })
+        .await?;
+    Ok(wl::certificates_xml(&added, None))
+}
+
+/// Removes certificates from an HTTPS listener's list; the default cannot be removed.
+pub async fn remove_certificates(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiError> {
+    let input = wl::listener_certificates(p)?;
+    app.db
+        .transact(|db| {
+            let l = listener(db, ctx, "ListenerArn", &input.listener_arn)?;
+            let mut u = l.value.clone();
+            if let Some(default) = u.certificates.first()
+                && input.certificates.contains(default)
+            {
+                return Err(wire::operation_not_permitted(format!(
+                    "certificate '{default}' is the listener's default and cannot be removed; \
+                     change the default with ModifyListener first"
+                )));
+            }
+            u.certificates.retain(|c| !input.certificates.contains(c));
+            Ok((Writes::new().expect_unchanged(&l).put(&l.key, u), ()))
+        })
+        .await?;
+    Ok(String::new())
+}
+
+pub fn describe_certificates(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, ApiError> {
+    let l = listener(&app.db, ctx, "ListenerArn", p.required("ListenerArn")?)?;
+    let (items, next) = page(flagged(&l.value), p)?;
+    Ok(wl::certificates_xml(&items, next))
 }
