@@ -3,7 +3,9 @@
 //! holds `--tasks` tasks, and the table reports requests per second and p50/p99 latency per
 //! operation. By default it starts a throwaway `berth server` child on a temporary data
 //! directory; `--endpoint` benchmarks a running Berth instead (it creates a `bench` cluster).
-//! `berth bench scheduler` times placement alone; `berth bench registry` (`registry.rs`) and
+//! `berth bench scheduler` times placement alone; `berth bench cluster` (`cluster.rs`) places
+//! a million tasks on ten thousand simulated instances end to end, through the API and the
+//! store, with simulated agents reporting them RUNNING; `berth bench registry` (`registry.rs`) and
 //! `berth bench task-start` (`task_start.rs`) put Berth beside a peer, docker-registry and
 //! plain Docker, in the same run.
 //!
@@ -11,6 +13,7 @@
 
 mod agent_process;
 mod busybox_image;
+mod cluster;
 mod docker_engine;
 mod lb;
 mod oci;
@@ -39,6 +42,8 @@ pub enum BenchCommand {
     Api(ApiArgs),
     /// The placement function alone: placements per second on 1k, 5k and 10k instances.
     Scheduler(scheduler::SchedulerArgs),
+    /// End to end: 1,000,000 tasks onto 10,000 simulated instances, with simulated agents.
+    Cluster(cluster::ClusterArgs),
     /// The load balancer beside nginx under wrk: req/s and p99, keep-alive and not.
     Lb(lb::LbArgs),
     /// The image registry beside Debian's docker-registry: push/pull MB/s, manifest GETs.
@@ -47,8 +52,9 @@ pub enum BenchCommand {
     TaskStart(task_start::TaskStartArgs),
 }
 
+/// Where a benchmark sends its calls: a throwaway `berth server` child, or `--endpoint`.
 #[derive(Args)]
-pub struct ApiArgs {
+pub struct Target {
     /// Benchmark this running Berth (http://HOST:PORT) instead of starting a throwaway server.
     #[arg(long)]
     endpoint: Option<String>,
@@ -66,6 +72,39 @@ pub struct ApiArgs {
     /// Region to sign requests for.
     #[arg(long, default_value = "us-east-1")]
     region: String,
+}
+
+impl Target {
+    /// The throwaway server (none with `--endpoint`), the endpoint and the key to sign with.
+    fn connect(
+        &self,
+    ) -> anyhow::Result<(Option<server_process::ServerProcess>, String, Credentials)> {
+        match &self.endpoint {
+            Some(endpoint) => {
+                let credentials = Credentials {
+                    access_key_id: self
+                        .access_key_id
+                        .clone()
+                        .context("--endpoint needs --access-key-id (or AWS_ACCESS_KEY_ID)")?,
+                    secret_access_key: self.secret_access_key.clone().context(
+                        "--endpoint needs --secret-access-key (or AWS_SECRET_ACCESS_KEY)",
+                    )?,
+                };
+                Ok((None, endpoint.clone(), credentials))
+            }
+            None => {
+                let server = server_process::ServerProcess::start()?;
+                let (endpoint, credentials) = (server.endpoint.clone(), server.credentials.clone());
+                Ok((Some(server), endpoint, credentials))
+            }
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    target: Target,
     /// Concurrent clients in every measured phase.
     #[arg(long, default_value_t = 64)]
     clients: usize,
@@ -87,6 +126,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Api(args) => api(args).await,
         BenchCommand::Scheduler(args) => scheduler::run(args),
+        BenchCommand::Cluster(args) => cluster::run(args).await,
         BenchCommand::Lb(args) => lb::run(args).await,
         BenchCommand::Registry(args) => registry::run(args).await,
         BenchCommand::TaskStart(args) => task_start::run(args).await,
@@ -96,32 +136,13 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
 async fn api(args: ApiArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.clients > 0, "--clients must be at least 1");
     anyhow::ensure!(args.instances > 0, "--instances must be at least 1");
-    let (server, endpoint, credentials) = match &args.endpoint {
-        Some(endpoint) => {
-            let credentials = Credentials {
-                access_key_id: args
-                    .access_key_id
-                    .clone()
-                    .context("--endpoint needs --access-key-id (or AWS_ACCESS_KEY_ID)")?,
-                secret_access_key: args
-                    .secret_access_key
-                    .clone()
-                    .context("--endpoint needs --secret-access-key (or AWS_SECRET_ACCESS_KEY)")?,
-            };
-            (None, endpoint.clone(), credentials)
-        }
-        None => {
-            let server = server_process::ServerProcess::start()?;
-            let (endpoint, credentials) = (server.endpoint.clone(), server.credentials.clone());
-            (Some(server), endpoint, credentials)
-        }
-    };
+    let (server, endpoint, credentials) = args.target.connect()?;
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; build with --release for figures worth quoting");
     }
     // One client (and so one connection pool) per simulated user.
     let clients: Vec<Client> = (0..args.clients)
-        .map(|_| Client::new(&endpoint, credentials.clone(), &args.region))
+        .map(|_| Client::new(&endpoint, credentials.clone(), &args.target.region))
         .collect::<Result<_, _>>()?;
     let first = &clients[0];
 

@@ -17,6 +17,22 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     status_kib(pid, "VmRSS:").map(|kib| kib / 1024.0)
 }
 
+/// The most the process has held resident so far (VmHWM), in MiB.
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    status_kib(pid, "VmHWM:").map(|kib| kib / 1024.0)
+}
+
+/// The process's command line, one argument a string.
+pub fn cmdline(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        raw.split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
 /// Linux reports CPU times in USER_HZ ticks, 100 a second on every architecture it runs on.
 const TICKS_PER_SECOND: f64 = 100.0;
 
@@ -41,6 +57,9 @@ mod tests {
         let me = std::process::id();
         assert!(rss_mib(me).is_some_and(|m| m > 0.0));
         assert!(cpu_seconds(me).is_some_and(|s| s >= 0.0));
+        let rss = rss_mib(me).unwrap_or_default();
+        assert!(peak_rss_mib(me).is_some_and(|peak| peak >= rss));
+        assert!(cmdline(me).is_some_and(|args| !args.is_empty()));
         assert_eq!(rss_mib(u32::MAX), None);
     }
 }
