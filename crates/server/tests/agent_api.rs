@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use berth_model::agent_channel::WaitAnswer;
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{Harness, harness};
+use support::{Harness, harness, with_last_changed};
 
 async fn wait_call(h: &Harness, body: Value) -> (StatusCode, Value) {
     h.post_json("/_berth/agent/v1/wait", body).await
@@ -176,7 +176,7 @@ async fn join_tokens_trade_for_access_keys_until_they_expire() {
         "{other}"
     );
 
-    let forged = format!("{}x", &token[..token.len() - 1]);
+    let forged = with_last_changed(&token);
     for bad in [forged.as_str(), "bjt.nope.nope", "garbage"] {
         let (status, body) = post(
             "/_berth/agent/v1/join",

@@ -4,12 +4,55 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderMap, Request, StatusCode};
 use berth_server::App;
 use berth_server::config::{AuthMode, Config};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
+
+/// An answer of the router: status, headers and body.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// A header's value, "" when absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    /// The first OCI error code.
+    pub fn code(&self) -> String {
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// Sends `req` through `app`'s router and reads the whole answer.
+pub async fn send(app: &App, req: Request<Body>) -> Reply {
+    let response = app.router().oneshot(req).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: body.to_vec(),
+    }
+}
 
 pub struct Harness {
     pub app: App,
@@ -41,18 +84,8 @@ impl Harness {
                 format!("AmazonEC2ContainerServiceV20141113.{op}"),
             );
         }
-        let response = self
-            .app
-            .router()
-            .oneshot(req.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let reply = send(&self.app, req.body(Body::from(body)).unwrap()).await;
+        (reply.status, reply.json())
     }
 
     /// `POST path` with a JSON body (Berth's own APIs); the status and the JSON answer.
@@ -61,13 +94,8 @@ impl Harness {
             .header("content-type", "application/json")
             .body(Body::from(body.to_string()))
             .unwrap();
-        let response = self.app.router().oneshot(req).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let reply = send(&self.app, req).await;
+        (reply.status, reply.json())
     }
 
     pub async fn ok(&self, op: &str, body: Value) -> Value {
@@ -142,4 +170,14 @@ pub fn xml_value(xml: &str, tag: &str) -> String {
         + open.len();
     let end = xml[start..].find(&format!("</{tag}>")).expect("closed") + start;
     xml[start..end].to_string()
+}
+
+/// `s` with its last character replaced by a different one: a well-formed
+/// name or ARN that names nothing (a fixed replacement would sometimes equal
+/// the original).
+pub fn with_last_changed(s: &str) -> String {
+    let mut chars: Vec<char> = s.chars().collect();
+    let last = chars.last_mut().expect("a non-empty string");
+    *last = if *last == '0' { '1' } else { '0' };
+    chars.into_iter().collect()
 }
