@@ -53,6 +53,7 @@ use cells::Cells;
 use constraint::{Check, Rules};
 use memo::Interner;
 use rng::Rng;
+use std::borrow::Borrow;
 use strategy::{Own, Ranking, Standing};
 
 /// What to place: one task's needs and the rules for where it may and should go.
@@ -202,7 +203,7 @@ impl State {
 
 /// The running state of one plan.
 struct Placer<'a> {
-    candidates: &'a [Candidate],
+    candidates: Vec<&'a Candidate>,
     request: &'a Request,
     rules: Rules<'a>,
     ranking: Ranking,
@@ -220,7 +221,7 @@ struct Placer<'a> {
 impl<'a> Placer<'a> {
     /// Looks at each candidate once: its tasks of the group, the checks no placement can change,
     /// and its values of the spread attributes.
-    fn new(candidates: &'a [Candidate], request: &'a Request) -> Self {
+    fn new(candidates: Vec<&'a Candidate>, request: &'a Request) -> Self {
         let n = candidates.len();
         let mut rules = Rules::new(&request.check());
         let mut spreads: Vec<_> = request
@@ -235,7 +236,7 @@ impl<'a> Placer<'a> {
             spread_counts: Vec::new(),
         };
         let mut eligible = Vec::new();
-        for (i, c) in candidates.iter().enumerate() {
+        for (i, &c) in candidates.iter().enumerate() {
             let tasks = c.tasks_in(&request.group);
             let ok = rules.passes_static(c);
             if ok {
@@ -311,7 +312,7 @@ impl<'a> Placer<'a> {
             .filter_map(|i| {
                 check
                     .fault(
-                        &self.candidates[i],
+                        self.candidates[i],
                         &state.remaining[i],
                         state.in_group[i],
                         state.planned[i],
@@ -329,7 +330,7 @@ impl<'a> Placer<'a> {
     /// Puts the task on `chosen`: takes its resources, counts it, and checks the candidate
     /// again.
     fn take(&mut self, chosen: usize) {
-        let candidates: &'a [Candidate] = self.candidates;
+        let candidate: &'a Candidate = self.candidates[chosen];
         let state = &mut self.state;
         let before = Own::of(chosen, &state.standing());
         state.remaining[chosen].subtract(&self.request.demand);
@@ -338,11 +339,9 @@ impl<'a> Placer<'a> {
         for spread in &mut state.spread_counts {
             spread.tasks[spread.slot_of[chosen]] += 1;
         }
-        state.open[chosen] = self.rules.passes_moving(
-            &candidates[chosen],
-            state.in_group[chosen],
-            state.planned[chosen],
-        );
+        state.open[chosen] =
+            self.rules
+                .passes_moving(candidate, state.in_group[chosen], state.planned[chosen]);
         if let Some(cells) = &mut self.cells {
             let change = self
                 .ranking
@@ -361,9 +360,10 @@ impl<'a> Placer<'a> {
     }
 }
 
-/// Places `count` tasks of `request` onto `candidates` (RunTask, services).
-pub fn place(candidates: &[Candidate], request: &Request, count: usize) -> Plan {
-    let mut placer = Placer::new(candidates, request);
+/// Places `count` tasks of `request` onto `candidates` (RunTask, services): owned, or
+/// borrowed from where the caller keeps them.
+pub fn place<C: Borrow<Candidate>>(candidates: &[C], request: &Request, count: usize) -> Plan {
+    let mut placer = Placer::new(candidates.iter().map(C::borrow).collect(), request);
     for _ in 0..count {
         match placer.placements.last() {
             // A task that could not be placed changed nothing: the next one fares the same.
@@ -380,8 +380,12 @@ pub fn place(candidates: &[Candidate], request: &Request, count: usize) -> Plan 
 /// Places one task of `request` on each of `targets` (StartTask): indexes into `candidates`,
 /// each below `candidates.len()`, that may repeat. Each is checked against what the earlier
 /// ones left; strategies play no part.
-pub fn place_on(candidates: &[Candidate], request: &Request, targets: &[usize]) -> Plan {
-    let mut placer = Placer::new(candidates, request);
+pub fn place_on<C: Borrow<Candidate>>(
+    candidates: &[C],
+    request: &Request,
+    targets: &[usize],
+) -> Plan {
+    let mut placer = Placer::new(candidates.iter().map(C::borrow).collect(), request);
     for &target in targets {
         placer.place_at(target);
     }

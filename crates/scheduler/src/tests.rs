@@ -104,7 +104,7 @@ fn a_static_port_is_taken_once_per_host() {
 
 #[test]
 fn no_candidates_means_no_rejections() {
-    let plan = place(&[], &request(1, 1), 1);
+    let plan = place::<Candidate>(&[], &request(1, 1), 1);
     assert_eq!(plan.placements, vec![Err(Unplaced { rejections: vec![] })]);
 }
 

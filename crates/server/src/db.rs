@@ -7,12 +7,15 @@
 //! it runs again if another writer beat it, so read-modify-write handlers never lose an update.
 
 use crate::applier::{Applier, Pending, PlannedWrites, Uncommitted, pending_revision};
+use crate::memo::Memo;
 use crate::records::{Kind, Record};
-use crate::tally::Tally;
+use crate::tally::{Tallies, Tally};
 use crate::view::View;
 use berth_api::ApiError;
 use berth_store::Store;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::sync::Arc;
 
 /// A record read from the view with the revision that last wrote it.
@@ -21,6 +24,31 @@ pub struct Versioned<T> {
     pub key: String,
     pub revision: i64,
     pub value: T,
+}
+
+/// A record of kind `T` shared with the view rather than copied out of it: reads of many
+/// records (every instance of a cluster, for placement) cost a pointer each. Derefs to `T`.
+#[derive(Debug, Clone)]
+pub struct Shared<T> {
+    record: Arc<Record>,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T: Kind> Shared<T> {
+    fn new(record: &Arc<Record>) -> Option<Self> {
+        T::peel(record)?;
+        Some(Shared {
+            record: record.clone(),
+            kind: PhantomData,
+        })
+    }
+}
+
+impl<T: Kind> Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        T::peel(&self.record).expect("a Shared<T> holds a record of kind T")
+    }
 }
 
 /// A batch of writes guarded by the revisions they were computed from.
@@ -82,20 +110,27 @@ impl Db {
     }
 
     pub fn get<T: Kind>(&self, key: &str) -> Option<Versioned<T>> {
-        if let Some(pending) = self.overlay.as_ref().and_then(|o| o.writes.get(key)) {
-            let value = T::peel(pending.record.as_deref()?)?.clone();
-            return Some(Versioned {
-                key: key.to_string(),
-                revision: pending_revision(pending.batch),
-                value,
-            });
-        }
-        let entry = self.view.get(key)?;
-        let value = T::peel(&entry.record)?.clone();
+        let shared = self.get_shared::<T>(key)?;
+        Some(Versioned {
+            key: shared.key,
+            revision: shared.revision,
+            value: T::clone(&shared.value),
+        })
+    }
+
+    /// The record of kind `T` at `key`, shared with the view.
+    pub fn get_shared<T: Kind>(&self, key: &str) -> Option<Versioned<Shared<T>>> {
+        let (revision, record) = match self.overlay.as_ref().and_then(|o| o.writes.get(key)) {
+            Some(pending) => (pending_revision(pending.batch), pending.record.clone()?),
+            None => {
+                let entry = self.view.get(key)?;
+                (entry.mod_revision, entry.record)
+            }
+        };
         Some(Versioned {
             key: key.to_string(),
-            revision: entry.mod_revision,
-            value,
+            revision,
+            value: Shared::new(&record)?,
         })
     }
 
@@ -144,6 +179,35 @@ impl Db {
             .collect()
     }
 
+    /// Every record of kind `T` under `prefix`, in key order, shared with the view.
+    pub fn list_shared<T: Kind>(&self, prefix: &str) -> Vec<Versioned<Shared<T>>> {
+        let mut out = Vec::new();
+        self.visit(prefix, None, |key, revision, record| {
+            if let Some(value) = Shared::new(record) {
+                out.push(Versioned {
+                    key: key.to_string(),
+                    revision,
+                    value,
+                });
+            }
+            true
+        });
+        out
+    }
+
+    /// Runs `read` on the view's counters and the overlay's changes to them (inside a plan
+    /// whose overlay has any), holding them still while it runs. `read` must not read the
+    /// view again.
+    pub fn read_tallies<R>(&self, read: impl FnOnce(&Tallies, Option<&Tallies>) -> R) -> R {
+        let overlay = self.overlay.as_ref().map(|o| &o.tallies);
+        self.view.read_tallies(|tallies| read(tallies, overlay))
+    }
+
+    /// Values derived from records (see [`crate::memo`]).
+    pub fn memo(&self) -> &Memo {
+        self.view.memo()
+    }
+
     /// Every record of kind `T` under `prefix`, in key order.
     pub fn list<T: Kind>(&self, prefix: &str) -> Vec<Versioned<T>> {
         let mut out = Vec::new();
@@ -184,7 +248,7 @@ impl Db {
         &self,
         prefix: &str,
         after: Option<&str>,
-        mut visit: impl FnMut(&str, i64, &Record) -> bool,
+        mut visit: impl FnMut(&str, i64, &Arc<Record>) -> bool,
     ) {
         let pending: Vec<(&String, &Pending)> = match &self.overlay {
             Some(o) => o

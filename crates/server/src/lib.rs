@@ -23,6 +23,7 @@ pub mod instance_health;
 pub mod janitor;
 mod join_tokens;
 pub mod leader;
+pub mod memo;
 pub mod records;
 pub mod registry;
 pub mod secretsmanager;

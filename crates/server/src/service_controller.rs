@@ -20,9 +20,10 @@
 
 use crate::clock::new_id;
 use crate::db::{Db, Versioned, Writes};
+use crate::ecs::candidates::candidates;
 use crate::ecs::services::group_of;
 use crate::ecs::task_definitions::parse_reference;
-use crate::ecs::tasks::{Targets, TaskParams, candidates, plan_tasks, request_stop};
+use crate::ecs::tasks::{Targets, TaskParams, plan_tasks, request_stop};
 use crate::records::{StoredTaskDefinition, keys};
 use crate::service_targets;
 use crate::tally::{self, Tally};
@@ -439,11 +440,12 @@ fn eligible_instances(
     service: &Service,
 ) -> Result<i32, ApiError> {
     let instances: Vec<_> = db
-        .list::<ContainerInstance>(&keys::instances(&ctx.region, cluster))
+        .list_shared::<ContainerInstance>(&keys::instances(&ctx.region, cluster))
         .into_iter()
         .filter(|i| i.value.status == ContainerInstanceStatus::Active)
         .collect();
     let candidates = candidates(db, &instances)?;
+    let candidates = candidates.all();
     // Without its task definition no task can start (the service says so); the instances count
     // as they did, so that the tasks already running stay.
     let required_attributes = primary_definition(db, ctx, service)?

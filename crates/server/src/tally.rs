@@ -182,12 +182,27 @@ impl Tallies {
 
     /// The task groups on an instance with their counts.
     pub fn groups_on(&self, instance_arn: &str) -> Vec<(String, Tally)> {
+        let mut out = Vec::new();
+        self.visit_groups_on(instance_arn, |group, t| out.push((group.to_string(), t)));
+        out
+    }
+
+    /// Visits the task groups on an instance with their counts, in name order.
+    pub fn visit_groups_on<'a>(
+        &'a self,
+        instance_arn: &str,
+        mut visit: impl FnMut(&'a str, Tally),
+    ) {
+        use std::ops::Bound;
         let prefix = format!("{instance_arn}{GROUP_MARK}");
-        self.counters
-            .range(prefix.clone()..)
+        let from = (Bound::Included(prefix.as_str()), Bound::Unbounded);
+        for (name, t) in self
+            .counters
+            .range::<str, _>(from)
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, t)| (k[prefix.len()..].to_string(), *t))
-            .collect()
+        {
+            visit(&name[prefix.len()..], *t);
+        }
     }
 
     /// Adds every counter of `other` (a delta) to these.

@@ -11,6 +11,7 @@
 //! watches again from there; while the store does not answer, it tries again with a growing
 //! pause. It stops following only when the store is closed or the view dropped.
 
+use crate::memo::Memo;
 use crate::records::Record;
 use crate::tally::{Tallies, Tally};
 use crate::work_signals::{WorkSignals, changed_work};
@@ -220,6 +221,8 @@ async fn reload(view: &Weak<View>, store: &Weak<dyn Store>) -> Option<Events> {
 
 pub struct View {
     state: RwLock<State>,
+    /// Values derived from the entries (see [`crate::memo`]).
+    memo: Memo,
     revision_tx: watch::Sender<i64>,
     signals: WorkSignals,
 }
@@ -232,6 +235,7 @@ impl View {
         let (revision_tx, _) = watch::channel(state.revision);
         let view = Arc::new(View {
             state: RwLock::new(state),
+            memo: Memo::default(),
             revision_tx,
             signals: WorkSignals::default(),
         });
@@ -248,7 +252,10 @@ impl View {
     /// work.
     fn replace(&self, fresh: State) {
         let revision = fresh.revision;
-        *self.state.write().expect("view lock poisoned") = fresh;
+        let mut state = self.state.write().expect("view lock poisoned");
+        *state = fresh;
+        self.memo.clear();
+        drop(state);
         self.publish(revision);
         self.signals.notify_all();
     }
@@ -271,7 +278,10 @@ impl View {
                     );
                 }
             }
-            WatchEvent::Delete { key, .. } => state.remove(&key),
+            WatchEvent::Delete { key, .. } => {
+                state.remove(&key);
+                self.memo.forget(&key);
+            }
         }
         state.revision = state.revision.max(revision);
         if revision >= state.loaded.newest() {
@@ -328,6 +338,16 @@ impl View {
             .expect("view lock poisoned")
             .tallies
             .get(name)
+    }
+
+    /// Runs `read` on the counters, holding them still while it runs.
+    pub fn read_tallies<R>(&self, read: impl FnOnce(&Tallies) -> R) -> R {
+        read(&self.state.read().expect("view lock poisoned").tallies)
+    }
+
+    /// Values derived from the entries, forgotten with them.
+    pub fn memo(&self) -> &Memo {
+        &self.memo
     }
 
     /// The task groups on an instance with their counts (see [`crate::tally`]).

@@ -4,6 +4,7 @@
 
 mod account_settings;
 mod attributes;
+pub(crate) mod candidates;
 mod clusters;
 mod instances;
 pub(crate) mod paging;

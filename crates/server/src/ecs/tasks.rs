@@ -6,7 +6,8 @@
 //! task STOPPED. Until the agent channel exists, a task that no agent has started yet (still
 //! PENDING) stops at once when asked to.
 
-use super::instances::{find as find_instance, instance_subject, task_counts};
+use super::candidates::{Instance, candidates};
+use super::instances::find as find_instance;
 use super::paging::{after_key, page_size, paginate};
 use super::resolve::{active_cluster, existing_active_cluster, resource_id};
 use super::task_definitions::{find_runnable, parse_reference};
@@ -28,7 +29,7 @@ use berth_model::task::{
     TaskStopCode,
 };
 use berth_model::task_definition::TaskDefinition;
-use berth_scheduler::{Candidate, Request, place, place_on, run_task_default, task_demand};
+use berth_scheduler::{Request, place, place_on, run_task_default, task_demand};
 
 /// What every new task of one request shares.
 #[derive(Debug, Clone)]
@@ -173,54 +174,6 @@ fn plan_seed() -> u64 {
     u64::from_str_radix(&new_id()[..16], 16).unwrap_or_default()
 }
 
-/// Query-language subjects the scheduler reads from the instance as ListContainerInstances'
-/// `--filter` does (attributes, `ec2InstanceId`, `agentConnected` and `task:group` it knows
-/// itself).
-const INSTANCE_SUBJECTS: [&str; 5] = [
-    "registeredAt",
-    "agentVersion",
-    "runningTasksCount",
-    "pendingTasksCount",
-    "status",
-];
-
-/// The scheduler's view of `instances`: what each has left, its attributes, and how many
-/// unstopped tasks of each group it runs (from the view's tallies, not a scan of the tasks).
-pub(crate) fn candidates(
-    db: &Db,
-    instances: &[Versioned<ContainerInstance>],
-) -> Result<Vec<Candidate>, ApiError> {
-    let mut out = Vec::with_capacity(instances.len());
-    for i in instances {
-        let mut instance = i.value.clone();
-        let remaining = instance.remaining().map_err(|e| {
-            ApiError::server(format!(
-                "instance {} has unreadable resources: {e}",
-                instance.container_instance_arn
-            ))
-        })?;
-        let arn = &instance.container_instance_arn;
-        (instance.running_tasks_count, instance.pending_tasks_count) = task_counts(db, arn);
-        out.push(Candidate {
-            id: arn.clone(),
-            ec2_instance_id: instance.ec2_instance_id.clone(),
-            remaining,
-            attributes: instance
-                .attributes
-                .iter()
-                .map(|a| (a.name.clone(), a.value.clone()))
-                .collect(),
-            agent_connected: instance.agent_connected,
-            task_groups: db.task_groups_on(arn),
-            properties: INSTANCE_SUBJECTS
-                .iter()
-                .filter_map(|s| instance_subject(&instance, s).map(|v| (s.to_string(), v)))
-                .collect(),
-        });
-    }
-    Ok(out)
-}
-
 /// Plans new tasks and the instance updates they need, against the current view: the
 /// request's placement strategies and constraints plus the task definition's constraints,
 /// through [`berth_scheduler`].
@@ -254,10 +207,9 @@ pub fn plan_tasks(
     };
     let mut writes = Writes::new();
     let mut failures = Vec::new();
-    let (instances, named): (Vec<Versioned<ContainerInstance>>, Option<Vec<usize>>) = match targets
-    {
+    let (instances, named): (Vec<Instance>, Option<Vec<usize>>) = match targets {
         Targets::Anywhere => {
-            let all = db.list::<ContainerInstance>(&keys::instances(&ctx.region, cluster));
+            let all = db.list_shared::<ContainerInstance>(&keys::instances(&ctx.region, cluster));
             if all
                 .iter()
                 .all(|i| i.value.status == ContainerInstanceStatus::Inactive)
@@ -273,10 +225,11 @@ pub fn plan_tasks(
             (active, None)
         }
         Targets::Named(ids) => {
-            let mut found: Vec<Versioned<ContainerInstance>> = Vec::new();
+            let mut found: Vec<Instance> = Vec::new();
             let mut indexes = Vec::new();
             for id in ids {
-                match db.get::<ContainerInstance>(&keys::instance(&ctx.region, cluster, id)) {
+                match db.get_shared::<ContainerInstance>(&keys::instance(&ctx.region, cluster, id))
+                {
                     Some(i) if i.value.status.accepts_new_tasks() => {
                         let at = match found.iter().position(|f| f.key == i.key) {
                             Some(at) => at,
@@ -305,8 +258,8 @@ pub fn plan_tasks(
     };
     let candidates = candidates(db, &instances)?;
     let plan = match &named {
-        None => place(&candidates, &request, count),
-        Some(indexes) => place_on(&candidates, &request, indexes),
+        None => place(&candidates.all(), &request, count),
+        Some(indexes) => place_on(&candidates.all(), &request, indexes),
     };
     let mut tasks = Vec::new();
     let mut touched = vec![false; instances.len()];
@@ -337,7 +290,7 @@ pub fn plan_tasks(
             Err(miss) => {
                 for r in &miss.rejections {
                     fail(
-                        Failure::new(candidates[r.candidate].id.clone(), r.reason.code())
+                        Failure::new(candidates.get(r.candidate).id.clone(), r.reason.code())
                             .with_detail(r.reason.to_string()),
                     );
                 }
@@ -346,7 +299,7 @@ pub fn plan_tasks(
     }
     for (i, instance) in instances.iter().enumerate() {
         if touched[i] {
-            let mut updated = instance.value.clone();
+            let mut updated = ContainerInstance::clone(&instance.value);
             updated.remaining_resources = plan.remaining[i].to_wire();
             updated.version += 1;
             writes = writes
