@@ -2,7 +2,8 @@
 //!
 //! Contract: it serves the listeners of a region's active load balancers on this host — rules in
 //! priority order ([`router`]), target selection ([`balancer`]), proxying with ALB's status codes
-//! and its refusal of malformed requests ([`proxy`], [`guard`]) — from a configuration it polls
+//! and its refusal of malformed requests ([`proxy`], [`guard`]), upgraded connections such as
+//! WebSockets ([`tunnel`]) — from a configuration it polls
 //! from the control plane ([`config`]) and swaps in atomically without disturbing requests in
 //! flight. It health-checks every target continuously and reports the verdicts back
 //! ([`health`]). It keeps no state of its own and reaches the control plane only through
@@ -16,6 +17,7 @@ pub mod health;
 pub mod proxy;
 pub mod router;
 pub mod tls;
+pub mod tunnel;
 pub mod upstream;
 
 use berth_client::Client;

@@ -4,6 +4,8 @@
 //! over pooled keep-alive connections with `X-Forwarded-For/-Proto/-Port`, redirected, or a
 //! fixed response; 502 when the target refuses or breaks the connection, 503 when the target
 //! group has no target to offer, 504 when the target does not answer within the idle timeout.
+//! A request that asks to switch protocols (WebSocket) goes on a connection of its own and, when
+//! the target agrees, the two connections are joined ([`crate::tunnel`]).
 //! Requests with ambiguous framing or malformed heads get 400, oversized heads 431, and the
 //! connection is closed ([`crate::guard`]). A port that cannot be bound is logged and retried.
 
@@ -11,6 +13,7 @@ use crate::balancer::InFlight;
 use crate::config::{Compiled, ListenerTable, Shared};
 use crate::guard::{Activity, Busy, HeadGuard};
 use crate::router::{self, Decision, Origin, RequestView};
+use crate::tunnel;
 use crate::upstream::{Pooled, Upstream};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -44,6 +47,8 @@ pub struct Body {
 enum Inner {
     Own(Full<Bytes>),
     Proxied(Pooled),
+    /// The answer of a target that did not switch protocols, on a connection not pooled.
+    Upgrade(Incoming),
 }
 
 impl Body {
@@ -67,6 +72,7 @@ impl hyper::body::Body for Body {
                 .poll_frame(cx)
                 .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
             Inner::Proxied(body) => Pin::new(body).poll_frame(cx),
+            Inner::Upgrade(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
@@ -74,6 +80,7 @@ impl hyper::body::Body for Body {
         match &self.inner {
             Inner::Own(full) => full.is_end_stream(),
             Inner::Proxied(body) => body.is_end_stream(),
+            Inner::Upgrade(body) => body.is_end_stream(),
         }
     }
 
@@ -81,6 +88,7 @@ impl hyper::body::Body for Body {
         match &self.inner {
             Inner::Own(full) => full.size_hint(),
             Inner::Proxied(body) => body.size_hint(),
+            Inner::Upgrade(body) => body.size_hint(),
         }
     }
 }
@@ -287,7 +295,11 @@ impl Connection {
         let served = if h2 {
             protocols.h2.serve_connection(io, service).await
         } else {
-            protocols.h1.serve_connection(io, service).await
+            protocols
+                .h1
+                .serve_connection(io, service)
+                .with_upgrades()
+                .await
         };
         if let Err(e) = served {
             tracing::debug!(%peer, port, "connection ended: {e}");
@@ -481,13 +493,18 @@ fn request_host<B>(req: &Request<B>) -> Option<&str> {
 }
 
 async fn forward(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     table: &ListenerTable,
     upstream: &Arc<Upstream>,
     address: SocketAddr,
     client: &Client,
     in_flight: InFlight,
 ) -> Response<Body> {
+    let upgrade = match req.version() {
+        Version::HTTP_11 => tunnel::requested(req.headers()),
+        _ => None,
+    };
+    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     // An HTTP/2 request names its host in the authority only.
     let authority = match parts.headers.contains_key(header::HOST) {
@@ -524,7 +541,13 @@ async fn forward(
     }
     headers.insert(X_FORWARDED_PROTO, table.forwarded_proto.clone());
     headers.insert(X_FORWARDED_PORT, table.forwarded_port.clone());
+    if let Some(protocol) = upgrade {
+        tunnel::keep_upgrade(headers, protocol);
+    }
     let request = Request::from_parts(parts, body);
+    if let Some(client_upgrade) = client_upgrade {
+        return forward_upgrade(request, client_upgrade, table, upstream, address, in_flight).await;
+    }
     match tokio::time::timeout(table.idle_timeout, upstream.send(address, request)).await {
         Err(_) => error_page(StatusCode::GATEWAY_TIMEOUT),
         Ok(Err(e)) => {
@@ -536,6 +559,53 @@ async fn forward(
             strip_hop_by_hop(&mut parts.headers);
             let body = Body {
                 inner: Inner::Proxied(body),
+                _outstanding: Some(in_flight),
+                _busy: None,
+            };
+            Response::from_parts(parts, body)
+        }
+    }
+}
+
+/// Forwards a request that asks to switch protocols; on the target's 101 the two connections
+/// are joined ([`tunnel`]), any other answer is passed on.
+async fn forward_upgrade(
+    request: Request<Incoming>,
+    client_upgrade: hyper::upgrade::OnUpgrade,
+    table: &ListenerTable,
+    upstream: &Arc<Upstream>,
+    address: SocketAddr,
+    in_flight: InFlight,
+) -> Response<Body> {
+    let sent = tokio::time::timeout(table.idle_timeout, upstream.send_upgrade(address, request));
+    let mut response = match sent.await {
+        Err(_) => return error_page(StatusCode::GATEWAY_TIMEOUT),
+        Ok(Err(e)) => {
+            tracing::debug!(target = %address, "target failed: {e}");
+            return error_page(StatusCode::BAD_GATEWAY);
+        }
+        Ok(Ok(response)) => response,
+    };
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let agreed = tunnel::requested(response.headers());
+    strip_hop_by_hop(response.headers_mut());
+    match agreed {
+        Some(protocol) if switching => {
+            tunnel::keep_upgrade(response.headers_mut(), protocol);
+            let target_upgrade = hyper::upgrade::on(&mut response);
+            tokio::spawn(tunnel::join(
+                client_upgrade,
+                target_upgrade,
+                table.idle_timeout,
+                in_flight,
+            ));
+            let (parts, _) = response.into_parts();
+            Response::from_parts(parts, full(Bytes::new()))
+        }
+        _ => {
+            let (parts, body) = response.into_parts();
+            let body = Body {
+                inner: Inner::Upgrade(body),
                 _outstanding: Some(in_flight),
                 _busy: None,
             };

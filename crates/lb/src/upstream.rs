@@ -101,13 +101,7 @@ impl Upstream {
     }
 
     async fn connect(&self, address: SocketAddr) -> Result<SendRequest<Incoming>, UpstreamError> {
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(address))
-            .await
-            .map_err(|_| UpstreamError::ConnectTimeout(address, self.connect_timeout))?
-            .map_err(|e| UpstreamError::Connect(address, e))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| UpstreamError::Connect(address, e))?;
+        let stream = self.open(address).await?;
         let (sender, connection) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await?;
@@ -117,6 +111,36 @@ impl Upstream {
             }
         });
         Ok(sender)
+    }
+
+    async fn open(&self, address: SocketAddr) -> Result<TcpStream, UpstreamError> {
+        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| UpstreamError::ConnectTimeout(address, self.connect_timeout))?
+            .map_err(|e| UpstreamError::Connect(address, e))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| UpstreamError::Connect(address, e))?;
+        Ok(stream)
+    }
+
+    /// Sends a request that asks to switch protocols on a new connection of its own, which
+    /// is never pooled: after a 101 answer it belongs to the upgrade (`hyper::upgrade::on`).
+    pub async fn send_upgrade(
+        &self,
+        address: SocketAddr,
+        request: Request<Incoming>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let stream = self.open(address).await?;
+        let (mut sender, connection) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.with_upgrades().await {
+                tracing::debug!(target = %address, "upgraded target connection ended: {e}");
+            }
+        });
+        Ok(sender.send_request(request).await?)
     }
 
     /// Sends `request` (origin-form URI, `Host` set) to `address` and returns the answer, whose

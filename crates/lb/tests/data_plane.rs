@@ -915,3 +915,117 @@ async fn an_https_listener_without_a_loadable_certificate_is_not_served() {
     let plane = Plane::start(c);
     assert!(!plane.shared.current().listeners.contains_key(&port));
 }
+
+/// A backend that switches to an upper-casing echo when asked to upgrade to `websocket`, and
+/// answers 426 to any other request; it echoes the `x-forwarded-for` it got in its 101.
+async fn upgrading_backend() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let head = read_head(&mut stream).await.to_ascii_lowercase();
+                if !(head.contains("\r\nupgrade: websocket\r\n")
+                    && head.contains("\r\nconnection: upgrade\r\n"))
+                {
+                    let refused = "HTTP/1.1 426 Upgrade Required\r\ncontent-length: 0\r\n\r\n";
+                    let _ = stream.write_all(refused.as_bytes()).await;
+                    return;
+                }
+                let forwarded = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("x-forwarded-for: "))
+                    .unwrap_or("")
+                    .to_string();
+                let switched = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\necho-x-forwarded-for: {forwarded}\r\n\r\n"
+                );
+                if stream.write_all(switched.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0
+                        || stream
+                            .write_all(&buf[..n].to_ascii_uppercase())
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Reads up to the end of a head (the blank line), byte by byte so nothing after it is taken.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrades_are_joined_to_the_target_until_idle() {
+    let backend = upgrading_backend().await;
+    let port = free_port();
+    let mut web = group("web", &[backend]);
+    web.health_check.enabled = false;
+    // The idle timeout of `config` is 600 ms.
+    let _plane = Plane::start(config(
+        port,
+        vec![default_rule(forward_to(&[("web", 1)]))],
+        vec![web],
+    ));
+    let mut ws = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    ws.write_all(
+        b"GET /chat HTTP/1.1\r\nhost: shop\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let head = read_head(&mut ws).await.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101 "), "{head}");
+    assert!(head.contains("\r\nupgrade: websocket\r\n"), "{head}");
+    assert!(head.contains("\r\nconnection: upgrade\r\n"), "{head}");
+    assert!(head.contains("echo-x-forwarded-for: 127.0.0.1"), "{head}");
+    // Both ways, more than once, with pauses shorter than the idle timeout.
+    for word in ["hello", "again", "third"] {
+        ws.write_all(word.as_bytes()).await.unwrap();
+        let mut got = vec![0u8; word.len()];
+        tokio::time::timeout(Duration::from_secs(5), ws.read_exact(&mut got))
+            .await
+            .expect("the target's answer comes back through the tunnel")
+            .unwrap();
+        assert_eq!(got, word.to_ascii_uppercase().as_bytes());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Silent for longer than the idle timeout: the load balancer closes the connection.
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), ws.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "an idle tunnel is closed");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A target that does not switch: its answer is passed on as it is.
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    plain
+        .write_all(
+            b"GET /chat HTTP/1.1\r\nhost: shop\r\nupgrade: h2c\r\nconnection: Upgrade\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let head = read_head(&mut plain).await.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 426 "), "{head}");
+}
