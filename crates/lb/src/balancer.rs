@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A target's health as this data plane's checks see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +124,8 @@ pub struct Group {
     pub next: Arc<AtomicUsize>,
     /// `slow_start.duration_seconds` in milliseconds; 0 turns slow start off.
     pub slow_start_ms: u64,
+    /// How long the stickiness cookie lasts; `None`: requests are not sticky.
+    pub stickiness: Option<Duration>,
 }
 
 impl Group {
@@ -145,6 +147,11 @@ impl Group {
                 Self::usable(t)
             }
         })
+    }
+
+    /// The target `id`:`port` (a stickiness cookie's), if it may still take new requests.
+    pub fn sticky(&self, id: &str, port: u16) -> Option<&Target> {
+        self.candidates().find(|t| t.id == id && t.port == port)
     }
 
     /// The target for a new request, `None` when the group has none to offer.
@@ -236,6 +243,7 @@ mod tests {
             targets,
             next: Arc::new(AtomicUsize::new(0)),
             slow_start_ms: 0,
+            stickiness: None,
         }
     }
 

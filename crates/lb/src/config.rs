@@ -236,6 +236,9 @@ fn compile(source: DataPlaneConfig, registry: &mut Registry) -> Compiled {
                 targets: members,
                 next,
                 slow_start_ms: u64::from(tg.slow_start_seconds) * 1000,
+                stickiness: tg
+                    .stickiness_seconds
+                    .map(|s| std::time::Duration::from_secs(u64::from(s))),
             }),
         );
     }

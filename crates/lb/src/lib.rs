@@ -16,6 +16,7 @@ pub mod guard;
 pub mod health;
 pub mod proxy;
 pub mod router;
+pub mod sticky;
 pub mod tls;
 pub mod tunnel;
 pub mod upstream;

@@ -13,8 +13,8 @@ use crate::balancer::InFlight;
 use crate::config::{Compiled, ListenerTable, Shared};
 use crate::guard::{Activity, Busy, HeadGuard};
 use crate::router::{self, Decision, Origin, RequestView};
-use crate::tunnel;
 use crate::upstream::{Pooled, Upstream};
+use crate::{sticky, tunnel};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
@@ -472,14 +472,22 @@ async fn handle(
             let Some(group) = arn.and_then(|a| current.groups.get(a)) else {
                 return error_page(StatusCode::SERVICE_UNAVAILABLE);
             };
-            let Some(target) = group.pick() else {
+            let sticky = group
+                .stickiness
+                .and_then(|_| sticky::requested(req.headers()))
+                .and_then(|(id, port)| group.sticky(&id, port));
+            let Some(target) = sticky.or_else(|| group.pick()) else {
                 return error_page(StatusCode::SERVICE_UNAVAILABLE);
             };
             let Some(address) = target.address else {
                 return error_page(StatusCode::SERVICE_UNAVAILABLE);
             };
             let in_flight = InFlight::start(target.stats.clone());
-            forward(req, table, upstream, address, client, in_flight).await
+            let mut response = forward(req, table, upstream, address, client, in_flight).await;
+            if let Some(duration) = group.stickiness {
+                sticky::set_cookies(response.headers_mut(), target, duration);
+            }
+            response
         }
     }
 }

@@ -180,6 +180,7 @@ fn group(arn: &str, ports: &[u16]) -> TargetGroupConfig {
         health_check: check(),
         algorithm: Algorithm::RoundRobin,
         slow_start_seconds: 0,
+        stickiness_seconds: None,
         deregistration_delay_seconds: 0,
         targets: ports
             .iter()
@@ -283,12 +284,23 @@ fn client(http2: bool) -> Client<HttpConnector, Full<Bytes>> {
 }
 
 async fn get_with(client: &Client<HttpConnector, Full<Bytes>>, port: u16, path: &str) -> Answer {
+    get_with_headers(client, port, path, &[]).await
+}
+
+async fn get_with_headers(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let request = http::Request::get(format!("http://127.0.0.1:{port}{path}"))
-            .header("x-forwarded-for", "203.0.113.9")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
+        let mut request = http::Request::get(format!("http://127.0.0.1:{port}{path}"))
+            .header("x-forwarded-for", "203.0.113.9");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(Bytes::new())).unwrap();
         match client.request(request).await {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -493,7 +505,7 @@ async fn answers_502_503_504_where_alb_does() {
 
 /// Sends raw bytes and reads until the load balancer closes the connection.
 async fn raw(port: u16, request: &[u8]) -> (u16, bool) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut stream = connect_when_listening(port).await;
     // The server may answer and close before it has read everything.
     let _ = stream.write_all(request).await;
     let mut out = Vec::new();
@@ -754,16 +766,7 @@ async fn tls_connect(
     .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let tcp = loop {
-        match TcpStream::connect(("127.0.0.1", port)).await {
-            Ok(s) => break s,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await
-            }
-            Err(e) => panic!("connect to {port}: {e}"),
-        }
-    };
+    let tcp = connect_when_listening(port).await;
     let server_name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
     connector.connect(server_name, tcp).await
 }
@@ -960,6 +963,21 @@ async fn upgrading_backend() -> u16 {
     port
 }
 
+/// A connection to the load balancer's `port`, once its listener is bound.
+async fn connect_when_listening(port: u16) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(stream) => return stream,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("connecting to port {port}: {e}"),
+        }
+    }
+}
+
 /// Reads up to the end of a head (the blank line), byte by byte so nothing after it is taken.
 async fn read_head(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
@@ -985,7 +1003,7 @@ async fn websocket_upgrades_are_joined_to_the_target_until_idle() {
         vec![default_rule(forward_to(&[("web", 1)]))],
         vec![web],
     ));
-    let mut ws = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut ws = connect_when_listening(port).await;
     ws.write_all(
         b"GET /chat HTTP/1.1\r\nhost: shop\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     )
@@ -1019,7 +1037,7 @@ async fn websocket_upgrades_are_joined_to_the_target_until_idle() {
     );
 
     // A target that does not switch: its answer is passed on as it is.
-    let mut plain = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut plain = connect_when_listening(port).await;
     plain
         .write_all(
             b"GET /chat HTTP/1.1\r\nhost: shop\r\nupgrade: h2c\r\nconnection: Upgrade\r\n\r\n",
@@ -1028,4 +1046,68 @@ async fn websocket_upgrades_are_joined_to_the_target_until_idle() {
         .unwrap();
     let head = read_head(&mut plain).await.to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 426 "), "{head}");
+}
+
+/// The `AWSALB=…` pair of an answer's cookies.
+fn stickiness_cookie(answer: &Answer) -> String {
+    let set: Vec<&str> = answer
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let cookie = set.iter().find(|c| c.starts_with("AWSALB="));
+    let cookie = cookie.unwrap_or_else(|| panic!("no AWSALB cookie in {set:?}"));
+    assert!(cookie.contains("Max-Age=60"), "{cookie}");
+    assert!(set.iter().any(|c| c.starts_with("AWSALBCORS=")), "{set:?}");
+    cookie.split(';').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stickiness_keeps_a_client_on_its_target_while_it_is_healthy() {
+    let (one, two) = (Backend::start("one").await, Backend::start("two").await);
+    let port = free_port();
+    let mut web = group("web", &[one.port, two.port]);
+    web.stickiness_seconds = Some(60);
+    let plane = Plane::start(config(
+        port,
+        vec![default_rule(forward_to(&[("web", 1)]))],
+        vec![web],
+    ));
+    for p in [one.port, two.port] {
+        plane
+            .wait_health("web", p, Health::Healthy, Duration::from_secs(3))
+            .await;
+    }
+    let client = client(false);
+    // Without a cookie: round robin, each answer naming its target.
+    let (first, second) = (get(port, "/").await, get(port, "/").await);
+    assert_ne!(first.body, second.body, "round robin");
+    let cookie_of_two = match second.body.as_str() {
+        "two /" => stickiness_cookie(&second),
+        _ => stickiness_cookie(&first),
+    };
+    assert_ne!(stickiness_cookie(&first), stickiness_cookie(&second));
+    // With it: always the same target, the cookie renewed.
+    let cookie = [("cookie", format!("session=abc; {cookie_of_two}"))];
+    let cookie: Vec<(&str, &str)> = cookie.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    for _ in 0..6 {
+        let a = get_with_headers(&client, port, "/", &cookie).await;
+        assert_eq!((a.status, a.body.as_str()), (200, "two /"));
+        assert_eq!(stickiness_cookie(&a), cookie_of_two);
+    }
+    // Its target gone unhealthy, the client goes elsewhere and is told so.
+    two.kill();
+    plane
+        .wait_health("web", two.port, Health::Unhealthy, Duration::from_secs(2))
+        .await;
+    let moved = get_with_headers(&client, port, "/", &cookie).await;
+    assert_eq!((moved.status, moved.body.as_str()), (200, "one /"));
+    assert_ne!(stickiness_cookie(&moved), cookie_of_two);
+    // A cookie naming no target of the group is ignored.
+    let forged = [("cookie", "AWSALB=3132372e302e302e313a31")];
+    assert_eq!(
+        get_with_headers(&client, port, "/", &forged).await.status,
+        200
+    );
 }

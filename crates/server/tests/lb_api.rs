@@ -129,9 +129,42 @@ async fn serves_resolved_config_and_takes_health_reports() {
     let unknown = group.targets.iter().find(|t| t.id == "i-unknown").unwrap();
     assert_eq!(unknown.address, None);
 
+    assert_eq!(
+        group.stickiness_seconds, None,
+        "stickiness is off by default"
+    );
+
     let again = config(&h, Some(answer.revision)).await;
     assert_eq!(again.revision, answer.revision);
     assert!(again.config.is_none(), "nothing changed");
+
+    // Duration-based stickiness reaches the data plane; application-cookie stickiness does not.
+    let stickiness = |kind: &'static str| {
+        let tg_arn = tg_arn.clone();
+        let h = &h;
+        async move {
+            h.elbv2(
+                "ModifyTargetGroupAttributes",
+                &[
+                    ("TargetGroupArn", &tg_arn),
+                    ("Attributes.member.1.Key", "stickiness.enabled"),
+                    ("Attributes.member.1.Value", "true"),
+                    ("Attributes.member.2.Key", "stickiness.type"),
+                    ("Attributes.member.2.Value", kind),
+                    (
+                        "Attributes.member.3.Key",
+                        "stickiness.lb_cookie.duration_seconds",
+                    ),
+                    ("Attributes.member.3.Value", "120"),
+                ],
+            )
+            .await;
+            config(h, None).await.config.unwrap().target_groups[0].stickiness_seconds
+        }
+    };
+    assert_eq!(stickiness("lb_cookie").await, Some(120));
+    assert_eq!(stickiness("app_cookie").await, None);
+    let answer = config(&h, None).await;
 
     let report = |healthy: bool| {
         json!({"reports": [{

@@ -139,6 +139,10 @@ pub struct TargetGroupConfig {
     pub health_check: HealthCheckConfig,
     pub algorithm: Algorithm,
     pub slow_start_seconds: u32,
+    /// Duration-based stickiness (`stickiness.enabled`, type `lb_cookie`): how long the
+    /// `AWSALB` cookie holds a client to the target it was sent to; `None`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stickiness_seconds: Option<u32>,
     pub deregistration_delay_seconds: u32,
     pub targets: Vec<TargetConfig>,
 }

@@ -47,6 +47,19 @@ fn seconds_attribute(set: &BTreeMap<String, String>, specs: &[attributes::Spec],
     attributes::value(specs, set, key).parse().unwrap_or(0)
 }
 
+/// How long the load balancer's cookie keeps a client on its target, when the group has
+/// duration-based stickiness on (application-cookie stickiness is not served).
+fn lb_cookie_seconds(set: &BTreeMap<String, String>) -> Option<u32> {
+    let value = |key| attributes::value(attributes::TARGET_GROUP, set, key);
+    (value("stickiness.enabled") == "true" && value("stickiness.type") == "lb_cookie").then(|| {
+        seconds_attribute(
+            set,
+            attributes::TARGET_GROUP,
+            "stickiness.lb_cookie.duration_seconds",
+        )
+    })
+}
+
 /// The region's configuration as the data plane serves it.
 pub fn config(db: &Db, ctx: &Ctx) -> DataPlaneConfig {
     let mut used: BTreeSet<String> = BTreeSet::new();
@@ -187,6 +200,7 @@ fn target_group_config(
         },
         algorithm,
         slow_start_seconds: seconds_attribute(&tg.attributes, attributes::TARGET_GROUP, SLOW_START),
+        stickiness_seconds: lb_cookie_seconds(&tg.attributes),
         deregistration_delay_seconds: tg.deregistration_delay_seconds(),
         arn: tg.arn,
         name: tg.name,
