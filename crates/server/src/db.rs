@@ -229,6 +229,43 @@ impl Db {
         self.scan_after(prefix, None, visit);
     }
 
+    /// Visits every record of kind `T` in one collection of every region of a service — keys
+    /// `/{service}/{region}/{collection}/…` — region by region in key order, reading no other
+    /// collection (a background sweep over the services of every region must not walk every
+    /// task); return false to stop.
+    pub fn scan_every_region<T: Kind>(
+        &self,
+        service: &str,
+        collection: &str,
+        mut visit: impl FnMut(&str, &T) -> bool,
+    ) {
+        let root = format!("/{service}/");
+        let mut after: Option<String> = None;
+        loop {
+            let mut next = None;
+            self.visit(&root, after.as_deref(), |key, _, _| {
+                next = Some(key.to_string());
+                false
+            });
+            let Some(region) = next
+                .as_deref()
+                .and_then(|k| k[root.len()..].split('/').next())
+            else {
+                return;
+            };
+            let mut go = true;
+            self.scan(&format!("{root}{region}/{collection}/"), |key, value| {
+                go = visit(key, value);
+                go
+            });
+            if !go {
+                return;
+            }
+            // Past every key of the region: the next one found is another region's.
+            after = Some(format!("{root}{region}/{}", char::MAX));
+        }
+    }
+
     /// As [`Db::scan`], starting after the key `after`: pages cost what they hold.
     pub fn scan_after<T: Kind>(
         &self,
@@ -372,6 +409,47 @@ mod tests {
         })
         .await
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn scans_one_collection_of_every_region_and_nothing_else() {
+        use crate::records::Heartbeat;
+        use berth_model::time::Timestamp;
+        let dir = tempfile::tempdir().unwrap();
+        let (_, db) = open(&dir).await;
+        let family = Family { latest_revision: 1 };
+        let beat = Heartbeat {
+            last_seen: Timestamp::from_millis(1),
+        };
+        let mut writes = Writes::new();
+        for region in ["eu-west-1", "us-east-1", "us-east-1-b", "us-east-1x"] {
+            writes = writes
+                .put(&keys::family(region, "web"), family.clone())
+                .put(&keys::heartbeat(region, "c", "i1"), beat.clone());
+        }
+        assert!(db.commit(writes).await.unwrap());
+
+        let mut seen = Vec::new();
+        db.scan_every_region::<Heartbeat>("ecs", "heartbeats", |key, _| {
+            seen.push(key.to_string());
+            true
+        });
+        assert_eq!(
+            seen,
+            [
+                "/ecs/eu-west-1/heartbeats/c/i1",
+                "/ecs/us-east-1-b/heartbeats/c/i1",
+                "/ecs/us-east-1/heartbeats/c/i1",
+                "/ecs/us-east-1x/heartbeats/c/i1",
+            ]
+        );
+        let mut families = 0;
+        db.scan_every_region::<Family>("ecs", "families", |_, _| {
+            families += 1;
+            families < 2
+        });
+        assert_eq!(families, 2, "stops when told");
+        db.scan_every_region::<Family>("ecr", "families", |_, _| panic!("no such service"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,10 +29,11 @@ pub async fn run(app: App) {
 /// One pass over every instance whose agent has called in.
 pub async fn tick_once(app: &App) {
     let mut watched = Vec::new();
-    app.db.scan::<Heartbeat>("/ecs/", |key, h| {
-        watched.push((key.to_string(), h.last_seen));
-        true
-    });
+    app.db
+        .scan_every_region::<Heartbeat>("ecs", "heartbeats", |key, h| {
+            watched.push((key.to_string(), h.last_seen));
+            true
+        });
     for (key, last_seen) in watched {
         if let Err(e) = check(app, &key, last_seen).await {
             tracing::warn!(heartbeat = %key, error = %e, "could not check the agent");

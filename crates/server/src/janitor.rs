@@ -24,7 +24,7 @@ pub async fn sweep(app: &App) -> Result<usize, ApiError> {
         t.last_status == TaskStatus::Stopped && t.stopped_at.is_some_and(|s| s.millis() < cutoff)
     };
     let mut keys = Vec::new();
-    app.db.scan::<Task>("/ecs/", |key, t| {
+    app.db.scan_every_region::<Task>("ecs", "tasks", |key, t| {
         if expired(t) {
             keys.push(key.to_string());
         }

@@ -54,12 +54,13 @@ pub async fn run(app: App) {
 /// One pass over every ACTIVE or DRAINING service.
 pub async fn tick_once(app: &App) {
     let mut services = Vec::new();
-    app.db.scan::<Service>("/ecs/", |key, s| {
-        if matches!(s.status, ServiceStatus::Active | ServiceStatus::Draining) {
-            services.push(key.to_string());
-        }
-        true
-    });
+    app.db
+        .scan_every_region::<Service>("ecs", "services", |key, s| {
+            if matches!(s.status, ServiceStatus::Active | ServiceStatus::Draining) {
+                services.push(key.to_string());
+            }
+            true
+        });
     for key in services {
         if let Err(e) = reconcile(app, &key).await {
             tracing::warn!(service = %key, error = %e, "could not reconcile the service");

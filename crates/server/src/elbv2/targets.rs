@@ -185,12 +185,13 @@ pub fn describe_health(app: &App, ctx: &Ctx, p: &Params<'_>) -> Result<String, A
 pub async fn sweep_drained(app: &App) -> Result<usize, ApiError> {
     let now = app.clock.now();
     let mut keys = Vec::new();
-    app.db.scan::<RegisteredTarget>("/elbv2/", |key, t| {
-        if t.health.drained(now) {
-            keys.push(key.to_string());
-        }
-        true
-    });
+    app.db
+        .scan_every_region::<RegisteredTarget>("elbv2", "targets", |key, t| {
+            if t.health.drained(now) {
+                keys.push(key.to_string());
+            }
+            true
+        });
     if keys.is_empty() {
         return Ok(0);
     }
