@@ -47,8 +47,6 @@ pub struct Body {
 enum Inner {
     Own(Full<Bytes>),
     Proxied(Pooled),
-    /// The answer of a target that did not switch protocols, on a connection not pooled.
-    Upgrade(Incoming),
 }
 
 impl Body {
@@ -72,7 +70,6 @@ impl hyper::body::Body for Body {
                 .poll_frame(cx)
                 .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
             Inner::Proxied(body) => Pin::new(body).poll_frame(cx),
-            Inner::Upgrade(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
@@ -80,7 +77,6 @@ impl hyper::body::Body for Body {
         match &self.inner {
             Inner::Own(full) => full.is_end_stream(),
             Inner::Proxied(body) => body.is_end_stream(),
-            Inner::Upgrade(body) => body.is_end_stream(),
         }
     }
 
@@ -88,7 +84,6 @@ impl hyper::body::Body for Body {
         match &self.inner {
             Inner::Own(full) => full.size_hint(),
             Inner::Proxied(body) => body.size_hint(),
-            Inner::Upgrade(body) => body.size_hint(),
         }
     }
 }
@@ -613,7 +608,7 @@ async fn forward_upgrade(
         _ => {
             let (parts, body) = response.into_parts();
             let body = Body {
-                inner: Inner::Upgrade(body),
+                inner: Inner::Proxied(body),
                 _outstanding: Some(in_flight),
                 _busy: None,
             };

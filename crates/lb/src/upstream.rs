@@ -105,8 +105,9 @@ impl Upstream {
         let (sender, connection) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await?;
+        // Upgrades are allowed on every connection; only `send_upgrade`'s, never pooled, see one.
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            if let Err(e) = connection.with_upgrades().await {
                 tracing::debug!(target = %address, "target connection ended: {e}");
             }
         });
@@ -130,17 +131,14 @@ impl Upstream {
         &self,
         address: SocketAddr,
         request: Request<Incoming>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let stream = self.open(address).await?;
-        let (mut sender, connection) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.with_upgrades().await {
-                tracing::debug!(target = %address, "upgraded target connection ended: {e}");
-            }
-        });
-        Ok(sender.send_request(request).await?)
+    ) -> Result<Response<Pooled>, UpstreamError> {
+        let mut sender = self.connect(address).await?;
+        let response = sender.send_request(request).await?;
+        Ok(response.map(|body| Pooled {
+            body,
+            ended: false,
+            connection: None,
+        }))
     }
 
     /// Sends `request` (origin-form URI, `Host` set) to `address` and returns the answer, whose
@@ -184,7 +182,8 @@ impl Upstream {
     }
 }
 
-/// An answer's body; when it is dropped after its end, its connection goes back to the pool.
+/// An answer's body; when it is dropped after its end, its connection goes back to the pool
+/// (if it came from the pool).
 pub struct Pooled {
     body: Incoming,
     /// The body said it ended (a chunked one never tells `is_end_stream`).

@@ -650,6 +650,17 @@ enum Framing {
     LengthThenClose,
 }
 
+/// The data plane on `port` sending everything to the one target on `backend`, unchecked.
+fn unchecked_plane(port: u16, backend: u16) -> Plane {
+    let mut web = group("web", &[backend]);
+    web.health_check.enabled = false;
+    Plane::start(config(
+        port,
+        vec![default_rule(forward_to(&[("web", 1)]))],
+        vec![web],
+    ))
+}
+
 /// A backend on raw sockets that numbers its connections and answers every request with the
 /// number of the connection it came on.
 async fn raw_backend(framing: Framing) -> u16 {
@@ -700,13 +711,7 @@ async fn connections_to_targets_are_reused_until_the_target_closes_them() {
     for framing in [Framing::Length, Framing::Chunked, Framing::LengthThenClose] {
         let backend = raw_backend(framing).await;
         let port = free_port();
-        let mut web = group("web", &[backend]);
-        web.health_check.enabled = false;
-        let _plane = Plane::start(config(
-            port,
-            vec![default_rule(forward_to(&[("web", 1)]))],
-            vec![web],
-        ));
+        let _plane = unchecked_plane(port, backend);
         let mut seen = Vec::new();
         for _ in 0..4 {
             let answer = get(port, "/x").await;
@@ -995,14 +1000,8 @@ async fn read_head(stream: &mut TcpStream) -> String {
 async fn websocket_upgrades_are_joined_to_the_target_until_idle() {
     let backend = upgrading_backend().await;
     let port = free_port();
-    let mut web = group("web", &[backend]);
-    web.health_check.enabled = false;
     // The idle timeout of `config` is 600 ms.
-    let _plane = Plane::start(config(
-        port,
-        vec![default_rule(forward_to(&[("web", 1)]))],
-        vec![web],
-    ));
+    let _plane = unchecked_plane(port, backend);
     let mut ws = connect_when_listening(port).await;
     ws.write_all(
         b"GET /chat HTTP/1.1\r\nhost: shop\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
