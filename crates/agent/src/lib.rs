@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_client::{Client, ClientError, Credentials};
+use berth_client::{Client, ClientError, Credentials, ServerPin};
 
 use crate::control::HttpControlPlane;
 use crate::engine::{Engine, EngineConfig};
@@ -59,8 +59,11 @@ impl Drop for AbortOnDrop {
 /// Everything the agent needs to run.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// The control plane, `http://HOST:PORT`.
+    /// The control plane, `https://HOST:PORT` or `http://HOST:PORT`.
     pub endpoint: String,
+    /// The server's identity (`--server-pin`); without it, the one the state file or the join
+    /// token holds ([`join`]).
+    pub server_pin: Option<ServerPin>,
     /// The key pair to sign with; with a join token instead, the agent obtains its own.
     pub credentials: Option<Credentials>,
     /// A join token (`berth token create`) to trade for a key pair on the first start.
@@ -155,10 +158,28 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
             ..AgentState::default()
         };
     }
-    let credentials = match (&config.join_token, &state.joined_key, &config.credentials) {
+    let token = config
+        .join_token
+        .as_deref()
+        .map(join::parse_token)
+        .transpose()?;
+    let pin = join::server_pin(config.server_pin, state.server_pin, token.as_ref())?;
+    let trust = join::trust(&config.endpoint, pin)?;
+    if pin.is_some() && state.server_pin != pin {
+        state.server_pin = pin;
+        state.save(&config.data_dir).map_err(AgentError::State)?;
+    }
+    let credentials = match (&token, &state.joined_key, &config.credentials) {
         (Some(_), Some(key), _) => key.clone().into(),
         (Some(token), None, _) => {
-            let key = join::join(&config.endpoint, &config.region, token, &config.cluster).await?;
+            let key = join::join(
+                &config.endpoint,
+                &config.region,
+                &trust,
+                token,
+                &config.cluster,
+            )
+            .await?;
             state.joined_key = Some(key.clone());
             state.save(&config.data_dir).map_err(AgentError::State)?;
             tracing::info!(access_key_id = %key.access_key_id, "joined with the token");
@@ -171,7 +192,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
             ));
         }
     };
-    let client = Client::new(&config.endpoint, credentials, &config.region)
+    let client = Client::with_trust(&config.endpoint, credentials, &config.region, &trust)
         .map_err(|e| AgentError::Config(e.to_string()))?;
     let (docker, docker_version) = connect_docker().await;
     let mut attributes = vec![

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_client::{Client, ClientError};
+use berth_client::{Client, ClientError, ServerPin};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -19,6 +19,10 @@ pub struct AgentState {
     /// The key pair obtained with a join token, if the agent joined with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joined_key: Option<JoinedKey>,
+    /// The server's identity, from the join token or `--server-pin`: every connection to an
+    /// `https://` server must show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_pin: Option<ServerPin>,
 }
 
 impl AgentState {
@@ -198,6 +202,7 @@ mod tests {
                 access_key_id: "AKIAJOINED".into(),
                 secret_access_key: "secret".into(),
             }),
+            server_pin: Some("ab".repeat(32).parse().unwrap()),
         };
         state.save(&dir.path().join("nested")).unwrap();
         assert_eq!(AgentState::load(&dir.path().join("nested")).unwrap(), state);

@@ -147,9 +147,15 @@ impl AgentArgs {
             credentials.is_some() || self.token.is_some(),
             "the agent needs credentials: --token JOIN_TOKEN (from `berth token create`), or a key pair in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
         );
-        let ControlPlaneArgs { server, region, .. } = self.control_plane;
+        let ControlPlaneArgs {
+            server,
+            server_pin,
+            region,
+            ..
+        } = self.control_plane;
         Ok(AgentConfig {
             endpoint: server,
+            server_pin,
             credentials,
             join_token: self.token,
             availability_zone: self
@@ -197,6 +203,7 @@ pub fn local(
     reserved_ports.push(server_port);
     AgentConfig {
         endpoint,
+        server_pin: None,
         credentials: Some(credentials),
         join_token: None,
         availability_zone: format!("{region}a"),

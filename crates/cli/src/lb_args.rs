@@ -21,9 +21,7 @@ pub struct LbArgs {
 
 impl LbArgs {
     pub fn resolve(self) -> anyhow::Result<(Client, berth_lb::Options)> {
-        let cp = &self.control_plane;
-        let client = Client::new(&cp.server, cp.required_credentials()?, cp.region.clone())?;
-        Ok((client, options(self.bind)))
+        Ok((self.control_plane.client()?, options(self.bind)))
     }
 }
 

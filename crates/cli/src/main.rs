@@ -155,6 +155,12 @@ async fn run_server(
     let (app, root) = berth_server::App::open(config, backend.store).await?;
     let endpoint = format!("http://{local}");
     println!("Berth is listening on {endpoint}");
+    println!("  also over TLS  : https://{local}");
+    println!(
+        "  certificate    : {} (trust it with aws --ca-bundle)",
+        app.tls.certificate_path.display()
+    );
+    println!("  server pin     : sha256:{}", app.tls.pin);
     println!("  data directory : {}", data_dir.display());
     println!("  store          : {store_line}");
     println!("  registry blobs : {registry_line}");

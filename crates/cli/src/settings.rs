@@ -18,7 +18,7 @@
 //! ```
 
 use anyhow::{Context, bail};
-use berth_server::config::{AuthMode, Config, RootKey};
+use berth_server::config::{AuthMode, Config, RootKey, TlsSource};
 use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -63,6 +63,18 @@ pub struct ServerArgs {
     /// Root secret access key, with --root-access-key.
     #[arg(long, env = "BERTH_ROOT_SECRET_ACCESS_KEY", hide_env_values = true)]
     root_secret_key: Option<String>,
+    /// The port's TLS certificate chain, PEM, leaf first (with --tls-key) [default: a
+    /// self-signed one made at first start in DATA_DIR/tls/].
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, PEM.
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A further DNS name or IP address the self-signed certificate is made for; may be
+    /// repeated (to re-issue it for new names, delete DATA_DIR/tls/cert.pem: the key, and so
+    /// the pin, stays).
+    #[arg(long = "tls-name", value_name = "NAME")]
+    tls_names: Vec<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -78,6 +90,10 @@ struct FileSettings {
     root_access_key_id: Option<String>,
     root_secret_access_key: Option<String>,
     max_body_bytes: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    #[serde(default)]
+    tls_names: Vec<String>,
 }
 
 impl ServerArgs {
@@ -140,6 +156,20 @@ impl ServerArgs {
             }),
             (None, None) => None,
             _ => bail!("give both --root-access-key and --root-secret-key, or neither"),
+        };
+        config.tls = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (Some(certificate), Some(key)) => TlsSource::Files { certificate, key },
+            (None, None) => TlsSource::Generated {
+                names: if self.tls_names.is_empty() {
+                    file.tls_names
+                } else {
+                    self.tls_names
+                },
+            },
+            _ => bail!("give both --tls-cert and --tls-key, or neither"),
         };
         if let Some(max) = file.max_body_bytes {
             config.max_body_bytes = max;

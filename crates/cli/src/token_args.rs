@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use crate::agent_args::parse_duration;
 use crate::control_plane_args::ControlPlaneArgs;
-use berth_client::Client;
 use berth_model::agent_channel::{
     CreateTokenAnswer, CreateTokenRequest, SIGNING_SERVICE, TOKENS_PATH,
 };
@@ -31,7 +30,7 @@ pub struct CreateArgs {
 pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
     let TokenCommand::Create(args) = command;
     let cp = &args.control_plane;
-    let client = Client::new(&cp.server, cp.required_credentials()?, cp.region.clone())?;
+    let client = cp.client()?;
     let request = CreateTokenRequest {
         ttl_seconds: args.ttl.as_secs(),
         cluster: args.cluster.clone(),
@@ -40,10 +39,15 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
         .berth_json(SIGNING_SERVICE, TOKENS_PATH, &request)
         .await?;
     println!("{}", answer.token);
+    // The token pins the server's identity, which only TLS can show.
+    let server = match cp.server.strip_prefix("http://") {
+        Some(rest) => format!("https://{rest}"),
+        None => cp.server.clone(),
+    };
     eprintln!(
         "Valid until {} (epoch seconds). On a new host:\n  berth agent --server {} --cluster {} --token {}",
         answer.expires_at.seconds(),
-        cp.server,
+        server,
         args.cluster.as_deref().unwrap_or("CLUSTER"),
         answer.token
     );

@@ -674,13 +674,14 @@ impl Drop for AgentProcess {
     }
 }
 
-fn start_agent(berth: &Berth, data_dir: &std::path::Path, token: &str) -> AgentProcess {
+/// `berth agent` for cluster stage01 at `server` with `args` (a token, a pin).
+fn start_agent(server: &str, data_dir: &std::path::Path, args: &[&str]) -> AgentProcess {
     let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["agent", "--server", &berth.endpoint, "--cluster", "stage01"])
+        .args(["agent", "--server", server, "--cluster", "stage01"])
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--token", token])
+        .args(args)
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env("BERTH_LOG", "info")
@@ -691,8 +692,21 @@ fn start_agent(berth: &Berth, data_dir: &std::path::Path, token: &str) -> AgentP
     AgentProcess(child)
 }
 
-/// A host joins with a token from `berth token create`: its agent registers with a key of its
-/// own, keeps it (owner-only), and a restart needs the token no more.
+/// The log of an agent, once it holds `needle` (within 20 s).
+fn agent_log_with(data_dir: &std::path::Path, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default();
+        if log.contains(needle) || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A host joins with a token from `berth token create`: its agent reaches the server over TLS,
+/// holds it to the pin the token carries, registers with a key of its own, keeps key and pin
+/// (owner-only), and a restart needs the token no more.
 #[test]
 fn an_agent_joins_with_a_token_and_keeps_its_own_key() {
     ensure_test_image();
@@ -742,10 +756,16 @@ fn an_agent_joins_with_a_token_and_keeps_its_own_key() {
             std::thread::sleep(Duration::from_millis(200));
         }
     };
-    let agent = start_agent(&berth, &data_dir, &token);
+    let https = berth.endpoint.replacen("http://", "https://", 1);
+    let agent = start_agent(&https, &data_dir, &["--token", &token]);
     let first = registered(&berth);
     let state_file = data_dir.join("agent-state.json");
     let state: Value = serde_json::from_str(&read(&state_file)).unwrap();
+    let pin = berth.banner("server pin");
+    assert_eq!(
+        format!("sha256:{}", state["serverPin"].as_str().unwrap()),
+        pin
+    );
     let key = state["joinedKey"]["accessKeyId"]
         .as_str()
         .expect("a key of its own");
@@ -756,7 +776,9 @@ fn an_agent_joins_with_a_token_and_keeps_its_own_key() {
     drop(agent);
 
     // Restarted with a token that no longer works, it still comes back as the same instance.
-    let _agent = start_agent(&berth, &data_dir, "bjt.revoked.nothing");
+    let hex = pin.trim_start_matches("sha256:");
+    let revoked = format!("bjt.revoked.nothing.{hex}");
+    let _agent = start_agent(&https, &data_dir, &["--token", &revoked]);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(registered(&berth), first);
     let log = std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default();
@@ -764,11 +786,34 @@ fn an_agent_joins_with_a_token_and_keeps_its_own_key() {
 
     // A wrong token is refused in plain words.
     let other = dir.path().join("other");
-    let mut refused = start_agent(&berth, &other, "bjt.revoked.nothing");
+    let mut refused = start_agent(&https, &other, &["--token", &revoked]);
     let status = refused.0.wait().unwrap();
     assert!(!status.success());
     let log = std::fs::read_to_string(other.with_extension("log")).unwrap_or_default();
     assert!(log.contains("refused the join token"), "{log}");
+
+    // A pinned server is not reached in the clear.
+    let clear = dir.path().join("clear");
+    let mut refused = start_agent(&berth.endpoint, &clear, &["--token", &token]);
+    assert!(!refused.0.wait().unwrap().success());
+    let log = std::fs::read_to_string(clear.with_extension("log")).unwrap_or_default();
+    assert!(log.contains("plain HTTP"), "{log}");
+
+    // A server with another key is not trusted with the token: the agent keeps trying, says
+    // why, and never joins.
+    let mut other_pin = pin.clone();
+    let last = other_pin.pop().unwrap();
+    other_pin.push(if last == '0' { '1' } else { '0' });
+    let impostor = dir.path().join("impostor");
+    let agent = start_agent(
+        &https,
+        &impostor,
+        &["--token", &token, "--server-pin", &other_pin],
+    );
+    let log = agent_log_with(&impostor, "not the one pinned");
+    assert!(log.contains("not the one pinned"), "{log}");
+    drop(agent);
+    assert_eq!(registered(&berth), first, "no second instance joined");
 }
 
 #[test]

@@ -6,18 +6,23 @@
 //! A call either returns the response document or a [`ClientError`]; an AWS error response
 //! (`{"__type": …, "message": …}`) becomes [`ClientError::Api`] with its code and message, so
 //! callers can match on the code exactly as they would with an AWS SDK. The client is cheap to
-//! clone and safe to share between tasks.
+//! clone and safe to share between tasks. `https://` endpoints are held to a [`Trust`]: the
+//! system's roots, or a pinned server key ([`trust`]).
 
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+pub mod trust;
+pub use trust::{ServerPin, Trust};
 
 /// The `X-Amz-Target` prefix of the ECS API.
 pub const ECS_TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
@@ -41,11 +46,14 @@ impl std::fmt::Debug for Credentials {
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The endpoint is not an `http://host:port` URL.
-    #[error("endpoint {0:?} is not an http://HOST:PORT URL")]
+    /// The endpoint is not an `http://` or `https://` `HOST:PORT` URL.
+    #[error("endpoint {0:?} is not an http://HOST:PORT or https://HOST:PORT URL")]
     Endpoint(String),
+    /// The TLS configuration could not be made.
+    #[error("TLS for {endpoint}: {detail}")]
+    Tls { endpoint: String, detail: String },
     /// The request could not be sent or the response not read.
-    #[error("could not reach {endpoint}: {source}")]
+    #[error("could not reach {endpoint}: {}", causes(source.as_ref()))]
     Transport {
         endpoint: String,
         #[source]
@@ -63,6 +71,21 @@ pub enum ClientError {
     Decode { status: u16, detail: String },
 }
 
+/// An error and its causes, outermost first: hyper's own messages say little ("client error
+/// (Connect)") without what lies under them.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        next = cause.source();
+    }
+    text
+}
+
 impl ClientError {
     /// The AWS error code, for an error the service returned.
     pub fn code(&self) -> Option<&str> {
@@ -76,7 +99,7 @@ impl ClientError {
 /// A signed client for one Berth endpoint, region and key pair.
 #[derive(Clone, Debug)]
 pub struct Client {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     endpoint: Uri,
     host: HeaderValue,
     credentials: Credentials,
@@ -84,21 +107,45 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `endpoint` (e.g. `http://127.0.0.1:9180`).
+    /// A client for `endpoint` (e.g. `http://127.0.0.1:9180`); an `https://` one must have a
+    /// certificate from the system's roots.
     pub fn new(
         endpoint: &str,
         credentials: Credentials,
         region: impl Into<String>,
     ) -> Result<Self, ClientError> {
+        Client::with_trust(endpoint, credentials, region, &Trust::SystemRoots)
+    }
+
+    /// A client for `endpoint` that holds an `https://` one to `trust`.
+    pub fn with_trust(
+        endpoint: &str,
+        credentials: Credentials,
+        region: impl Into<String>,
+        trust: &Trust,
+    ) -> Result<Self, ClientError> {
         let bad = || ClientError::Endpoint(endpoint.to_owned());
         let uri: Uri = endpoint.trim_end_matches('/').parse().map_err(|_| bad())?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad());
+        let tls = match uri.scheme_str() {
+            // No handshake happens on an http:// endpoint: no roots to load.
+            Some("http") => trust::plain_config(),
+            Some("https") => trust::client_config(trust),
+            _ => return Err(bad()),
         }
+        .map_err(|detail| ClientError::Tls {
+            endpoint: endpoint.to_owned(),
+            detail,
+        })?;
         let authority = uri.authority().ok_or_else(bad)?;
         let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let http = HyperClient::builder(TokioExecutor::new()).build(connector);
         Ok(Client {
             http,
@@ -182,7 +229,8 @@ impl Client {
             status: 0,
             detail: format!("the request does not serialize: {e}"),
         })?;
-        let uri: Uri = format!("http://{}{path}", self.endpoint_authority())
+        let scheme = self.endpoint.scheme_str().unwrap_or("http");
+        let uri: Uri = format!("{scheme}://{}{path}", self.endpoint_authority())
             .parse()
             .map_err(|_| ClientError::Endpoint(format!("bad path {path:?}")))?;
         let mut headers = HeaderMap::new();
@@ -307,13 +355,14 @@ mod tests {
         };
         for bad in [
             "127.0.0.1:9180",
-            "https://example.com",
+            "ftp://example.com",
             "http://",
             "not a url",
         ] {
             let err = Client::new(bad, creds.clone(), "us-east-1").unwrap_err();
             assert!(matches!(err, ClientError::Endpoint(_)), "{bad}: {err}");
         }
-        assert!(Client::new("http://127.0.0.1:9180/", creds, "us-east-1").is_ok());
+        assert!(Client::new("http://127.0.0.1:9180/", creds.clone(), "us-east-1").is_ok());
+        assert!(Client::new("https://berth.example:9180", creds, "us-east-1").is_ok());
     }
 }

@@ -43,6 +43,56 @@ pub const TOKENS_PATH: &str = "/_berth/agent/v1/tokens";
 pub const JOIN_PATH: &str = "/_berth/agent/v1/join";
 /// The longest a join token may live: 30 days.
 pub const MAX_TOKEN_TTL_SECONDS: u64 = 30 * 24 * 3600;
+/// The first part of every join token.
+pub const TOKEN_PREFIX: &str = "bjt";
+
+/// A join token as users hold it: `bjt.ID.SECRET.PIN`. ID and SECRET are what the server
+/// checks; PIN is the server's identity, the hex SHA-256 of its TLS certificate's
+/// SubjectPublicKeyInfo, which the agent requires of the server from then on. A token without
+/// a PIN (`bjt.ID.SECRET`) pins nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenParts<'a> {
+    pub id: &'a str,
+    pub secret: &'a str,
+    pub server_pin: Option<&'a str>,
+}
+
+impl<'a> TokenParts<'a> {
+    /// The parts of `token`; `None` when it is not a join token's shape.
+    pub fn parse(token: &'a str) -> Option<Self> {
+        let mut parts = token.split('.');
+        let (Some(TOKEN_PREFIX), Some(id), Some(secret)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let server_pin = parts.next();
+        let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        if parts.next().is_some() || !plain(id) || !plain(secret) || !server_pin.is_none_or(plain) {
+            return None;
+        }
+        Some(TokenParts {
+            id,
+            secret,
+            server_pin,
+        })
+    }
+
+    /// The part the server checks: `bjt.ID.SECRET`.
+    pub fn credential(&self) -> String {
+        format!("{TOKEN_PREFIX}.{}.{}", self.id, self.secret)
+    }
+}
+
+impl std::fmt::Display for TokenParts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{TOKEN_PREFIX}.{}.{}", self.id, self.secret)?;
+        match self.server_pin {
+            Some(pin) => write!(f, ".{pin}"),
+            None => Ok(()),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,4 +124,41 @@ pub struct JoinRequest {
 pub struct JoinAnswer {
     pub access_key_id: String,
     pub secret_access_key: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_tokens_read_with_and_without_a_pin() {
+        let pinned = TokenParts::parse("bjt.abc123.S3cret.0f9e").unwrap();
+        assert_eq!(
+            pinned,
+            TokenParts {
+                id: "abc123",
+                secret: "S3cret",
+                server_pin: Some("0f9e")
+            }
+        );
+        assert_eq!(pinned.credential(), "bjt.abc123.S3cret");
+        assert_eq!(pinned.to_string(), "bjt.abc123.S3cret.0f9e");
+        let plain = TokenParts::parse("bjt.abc123.S3cret").unwrap();
+        assert_eq!(plain.server_pin, None);
+        assert_eq!(plain.to_string(), "bjt.abc123.S3cret");
+        for bad in [
+            "",
+            "bjt",
+            "bjt.abc",
+            "xyz.abc.def",
+            "bjt..def",
+            "bjt.abc.",
+            "bjt.abc.def.",
+            "bjt.abc.def.pin.more",
+            "bjt.a/b.def",
+            "bjt.abc.d f",
+        ] {
+            assert_eq!(TokenParts::parse(bad), None, "{bad}");
+        }
+    }
 }

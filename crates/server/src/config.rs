@@ -165,6 +165,24 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// The registry's background sweep: lifecycle policies and garbage collection.
     pub registry_sweep: RegistrySweep,
+    /// The HTTP port's TLS identity (`crate::tls`).
+    pub tls: TlsSource,
+}
+
+/// Where the server's TLS certificate and key come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// A self-signed certificate made at first start and kept in `tls/` in the data directory,
+    /// valid for localhost, this host's name, the listen address and these extra names.
+    Generated { names: Vec<String> },
+    /// The user's PEM files: the certificate chain (leaf first) and its private key.
+    Files { certificate: PathBuf, key: PathBuf },
+}
+
+impl Default for TlsSource {
+    fn default() -> Self {
+        TlsSource::Generated { names: Vec::new() }
+    }
 }
 
 /// When the registry applies lifecycle policies and collects garbage (`crate::registry::gc`).
@@ -203,6 +221,7 @@ impl Config {
             root_key: None,
             max_body_bytes: 4 * 1024 * 1024,
             registry_sweep: RegistrySweep::default(),
+            tls: TlsSource::default(),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! The account's root creates a token (`berth token create`); an agent started with
 //! `--token` trades it, once, for an access key whose principal names the token
 //! (`arn:aws:iam::ACCOUNT:user/berth-agent/TOKEN-ID`) and keeps that key. A token is
-//! `bjt.ID.SECRET`; the store holds only a SHA-256 of the secret. It may be used by any
+//! `bjt.ID.SECRET.PIN` ([`TokenParts`]; PIN is the server's TLS identity, [`crate::tls`]); the
+//! store holds only a SHA-256 of the secret. It may be used by any
 //! number of hosts until it expires, and only for its cluster when it names one.
 
 use crate::db::Writes;
@@ -12,12 +13,11 @@ use crate::{App, Ctx};
 use berth_api::ApiError;
 use berth_model::agent_channel::{
     CreateTokenAnswer, CreateTokenRequest, JoinAnswer, JoinRequest, MAX_TOKEN_TTL_SECONDS,
+    TokenParts,
 };
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
-
-const PREFIX: &str = "bjt";
 
 fn random(n: usize) -> String {
     rand::rng()
@@ -64,7 +64,12 @@ pub async fn create(
         .commit(Writes::new().expect(&key, 0).put(&key, record.clone()))
         .await?;
     Ok(CreateTokenAnswer {
-        token: format!("{PREFIX}.{id}.{secret}"),
+        token: TokenParts {
+            id: &id,
+            secret: &secret,
+            server_pin: Some(&app.tls.pin),
+        }
+        .to_string(),
         expires_at: record.expires_at,
     })
 }
@@ -76,13 +81,7 @@ pub async fn join(app: &App, ctx: &Ctx, request: &JoinRequest) -> Result<JoinAns
             "the join token is not valid: it is malformed, unknown or expired; create a new one with `berth token create`",
         )
     };
-    let mut parts = request.token.splitn(3, '.');
-    let (Some(PREFIX), Some(id), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(refused());
-    };
-    if id.is_empty() || id.contains('/') {
-        return Err(refused());
-    }
+    let TokenParts { id, secret, .. } = TokenParts::parse(&request.token).ok_or_else(refused)?;
     let token = app
         .db
         .get::<JoinToken>(&keys::join_token(id))

@@ -30,6 +30,7 @@ pub mod secretsmanager;
 pub mod service_controller;
 mod service_targets;
 pub mod tally;
+pub mod tls;
 pub mod view;
 mod work_signals;
 
@@ -53,6 +54,8 @@ pub struct App {
     pub blobs: Arc<dyn registry::blobs::BlobStore>,
     /// The key that seals secret values (`secrets.key` in the data directory).
     pub secrets_key: Arc<secretsmanager::seal::SecretsKey>,
+    /// The HTTP port's TLS certificate and pin.
+    pub tls: Arc<tls::Identity>,
 }
 
 /// The caller and moment of one request.
@@ -103,6 +106,8 @@ pub enum ServerError {
     },
     #[error("could not open the secrets key {path}: {detail}")]
     SecretsKey { path: String, detail: String },
+    #[error("the server's TLS identity: {0}")]
+    Tls(String),
     #[error("{0}")]
     Api(#[from] berth_api::ApiError),
     #[error("server stopped with an error: {0}")]
@@ -133,12 +138,14 @@ impl App {
                     detail,
                 }
             })?;
+        let tls = Arc::new(tls::load(&config).map_err(ServerError::Tls)?);
         let app = App {
             db,
             config: Arc::new(config),
             clock,
             blobs,
             secrets_key: Arc::new(secrets_key),
+            tls,
         };
         secretsmanager::check_key(&app);
         Ok((app, root))
@@ -219,7 +226,8 @@ pub async fn open_store(config: &Config) -> Result<Backend, ServerError> {
     }
 }
 
-/// Serves `app` on a bound listener until `shutdown` resolves, then drains in-flight requests.
+/// Serves `app` on a bound listener, TLS and plain HTTP alike ([`tls`]), until `shutdown`
+/// resolves, then drains in-flight requests.
 /// The controllers run only while this server leads (`election`; see [`leader`]); on shutdown
 /// they stop and the leadership is given up.
 pub async fn serve(
@@ -240,6 +248,7 @@ pub async fn serve(
         shutdown.await;
         db.release_work_waiters();
     };
+    let listener = tls::DualListener::new(listener, &app.tls).map_err(ServerError::Serve)?;
     let served = axum::serve(listener, app.router())
         .with_graceful_shutdown(shutdown)
         .await

@@ -5,7 +5,7 @@
 mod support;
 
 use axum::http::StatusCode;
-use berth_model::agent_channel::WaitAnswer;
+use berth_model::agent_channel::{TokenParts, WaitAnswer};
 use serde_json::{Value, json};
 use std::time::Duration;
 use support::{Harness, harness, with_last_changed};
@@ -176,7 +176,22 @@ async fn join_tokens_trade_for_access_keys_until_they_expire() {
         "{other}"
     );
 
-    let forged = with_last_changed(&token);
+    // The secret decides; the pin after it is the agent's business, not the server's.
+    let parts = TokenParts::parse(&token).expect("a join token's shape");
+    assert_eq!(parts.server_pin, Some(h.app.tls.pin.as_str()));
+    let secret = with_last_changed(parts.secret);
+    let forged = TokenParts {
+        secret: &secret,
+        ..parts
+    }
+    .to_string();
+    let unpinned = parts.credential();
+    let (status, body) = post(
+        "/_berth/agent/v1/join",
+        json!({"token": unpinned, "cluster": "stage01"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{unpinned}: {body}");
     for bad in [forged.as_str(), "bjt.nope.nope", "garbage"] {
         let (status, body) = post(
             "/_berth/agent/v1/join",

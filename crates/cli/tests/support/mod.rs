@@ -79,6 +79,19 @@ impl Berth {
         berth
     }
 
+    /// The value of a line of the start banner, e.g. `banner("server pin")` for
+    /// `  server pin     : sha256:…`.
+    pub fn banner(&self, label: &str) -> String {
+        let lines = self.stdout_lines.lock().unwrap();
+        lines
+            .iter()
+            .find_map(|line| {
+                let (name, value) = line.split_once(" : ")?;
+                (name.trim() == label).then(|| value.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no '{label}' in the banner: {lines:?}"))
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -253,9 +266,14 @@ impl Berth {
 
     /// Like `aws`, with environment overrides (e.g. a wrong secret key).
     pub fn aws_env(&self, args: &[&str], env: &[(&str, &str)]) -> Aws {
+        self.aws_at(&self.endpoint, args, env)
+    }
+
+    /// Like `aws_env`, at another endpoint of this server (e.g. its https:// one).
+    pub fn aws_at(&self, endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Aws {
         let mut cmd = Command::new("aws");
         cmd.args(args)
-            .args(["--endpoint-url", &self.endpoint, "--output", "json"]);
+            .args(["--endpoint-url", endpoint, "--output", "json"]);
         for (k, _) in std::env::vars() {
             if k.starts_with("AWS_") {
                 cmd.env_remove(k);
