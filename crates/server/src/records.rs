@@ -28,7 +28,7 @@
 //! | `/elbv2/{region}/rules/{listener-id}/{id}` | `Rule` (not the default rules: their listener holds them) |
 //! | `/elbv2/{region}/targets/{tg-id}/{target-id}:{port}` | `RegisteredTarget` (with its health) |
 //! | `/acm/{region}/certificates/{id}` | [`CertificateRecord`] (the PEMs, private key included) |
-//! | `/secretsmanager/{region}/secrets/{name}` | [`SecretRecord`] (values sealed, see `crate::secretsmanager::seal`) |
+//! | `/secretsmanager/{region}/secrets/{name}` | [`SecretRecord`] (values sealed, see `crate::seal`) |
 //! | `/berth/leader` | the elected leader's id, under its etcd lease (not a record; see `crate::leader`) |
 //!
 //! Values are the records' JSON. Cluster names, family names and ids never contain `/`
