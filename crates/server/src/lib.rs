@@ -30,6 +30,7 @@ pub mod seal;
 pub mod secretsmanager;
 pub mod service_controller;
 mod service_targets;
+pub mod ssm;
 pub mod tally;
 pub mod view;
 mod work_signals;
