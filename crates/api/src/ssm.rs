@@ -13,20 +13,7 @@ use crate::ApiError;
 use berth_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
-macro_rules! ssm_errors {
-    ($($fn:ident => $code:literal),* $(,)?) => {
-        impl ApiError {
-            $(
-                #[doc = concat!("`", $code, "` (HTTP 400).")]
-                pub fn $fn(message: impl Into<String>) -> Self {
-                    Self::new($code, 400, message)
-                }
-            )*
-        }
-    };
-}
-
-ssm_errors! {
+crate::error::client_errors! {
     ssm_validation => "ValidationException",
     ssm_parameter_not_found => "ParameterNotFound",
     ssm_parameter_already_exists => "ParameterAlreadyExists",
