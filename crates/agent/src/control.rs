@@ -1,5 +1,5 @@
 //! The agent's side of the control plane: what it asks the server and what it reports, over
-//! the public ECS, ECR and Secrets Manager APIs through `berth-client` (never the store).
+//! the public ECS, ECR, Secrets Manager and Parameter Store APIs through `berth-client` (never the store).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -65,6 +65,15 @@ pub struct SecretRequest {
     pub version_id: Option<String>,
 }
 
+/// One Parameter Store parameter to read (GetParameters `WithDecryption`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ParameterRequest {
+    /// The region to ask in; `None`: the agent's.
+    pub region: Option<String>,
+    /// The parameter's name or ARN, optionally followed by `:VERSION` or `:LABEL`.
+    pub name: String,
+}
+
 /// What the engine needs from the control plane.
 #[async_trait]
 pub trait ControlPlane: Send + Sync + 'static {
@@ -78,6 +87,12 @@ pub trait ControlPlane: Send + Sync + 'static {
     async fn registry_auth(&self, image: &str) -> Result<Option<RegistryAuth>, ClientError>;
     /// A secret's `SecretString`, from Secrets Manager; `None` when it holds a `SecretBinary`.
     async fn secret_string(&self, request: &SecretRequest) -> Result<Option<String>, ClientError>;
+    /// A parameter's value from Parameter Store, SecureStrings decrypted; `None` when there is
+    /// no such parameter or version.
+    async fn parameter_value(
+        &self,
+        request: &ParameterRequest,
+    ) -> Result<Option<String>, ClientError>;
 }
 
 /// The control plane over HTTP, for one cluster and container instance.
@@ -141,6 +156,18 @@ struct GetAuthorizationTokenOutput {
 struct GetSecretValueOutput {
     #[serde(rename = "SecretString")]
     secret_string: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GetParametersOutput {
+    #[serde(rename = "Parameters", default)]
+    parameters: Vec<ParameterValue>,
+}
+
+#[derive(Deserialize)]
+struct ParameterValue {
+    #[serde(rename = "Value")]
+    value: String,
 }
 
 /// A fresh registry token is fetched this long before the old one expires.
@@ -312,14 +339,23 @@ impl ControlPlane for HttpControlPlane {
         if let Some(id) = &request.version_id {
             input["VersionId"] = json!(id);
         }
-        let client = match &request.region {
-            Some(region) if region != self.client.region() => self.client.for_region(region),
-            _ => self.client.clone(),
-        };
-        let out: GetSecretValueOutput = client
+        let out: GetSecretValueOutput = self
+            .client_in(request.region.as_deref())
             .json_1_1("secretsmanager", "secretsmanager", "GetSecretValue", &input)
             .await?;
         Ok(out.secret_string)
+    }
+
+    async fn parameter_value(
+        &self,
+        request: &ParameterRequest,
+    ) -> Result<Option<String>, ClientError> {
+        let input = json!({"Names": [request.name], "WithDecryption": true});
+        let out: GetParametersOutput = self
+            .client_in(request.region.as_deref())
+            .json_1_1("ssm", "AmazonSSM", "GetParameters", &input)
+            .await?;
+        Ok(out.parameters.into_iter().next().map(|p| p.value))
     }
 
     async fn submit(&self, change: &TaskStateChange) -> Result<(), ClientError> {
@@ -334,6 +370,14 @@ impl ControlPlane for HttpControlPlane {
 }
 
 impl HttpControlPlane {
+    /// The client for `region` (`None`: the agent's own).
+    fn client_in(&self, region: Option<&str>) -> Client {
+        match region {
+            Some(region) if region != self.client.region() => self.client.for_region(region),
+            _ => self.client.clone(),
+        }
+    }
+
     fn cached(&self, arn: &str) -> Option<TaskDefinition> {
         self.definitions.lock().ok()?.get(arn).cloned()
     }

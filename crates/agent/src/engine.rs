@@ -924,6 +924,9 @@ impl TaskRun {
             env_files::merge_under(&mut spec.environment, from_files);
             let resolved = self.secrets.get(i).cloned().unwrap_or_default();
             secrets::merge_over(&mut spec.environment, &resolved.environment);
+            if let Some(log) = &mut spec.log {
+                log.options.extend(resolved.log_options.iter().cloned());
+            }
             self.pull_started_at.get_or_insert_with(now);
             let auth = match resolved.registry_auth {
                 Some(auth) => Some(auth),

@@ -27,6 +27,10 @@ struct Fake {
     secrets: Mutex<BTreeMap<String, String>>,
     /// Every GetSecretValue asked for.
     secret_reads: Mutex<Vec<crate::control::SecretRequest>>,
+    /// Parameter values by name (with any selector), as Parameter Store would answer them.
+    parameters: Mutex<BTreeMap<String, String>>,
+    /// Every parameter asked for.
+    parameter_reads: Mutex<Vec<crate::control::ParameterRequest>>,
 }
 
 impl Fake {
@@ -101,6 +105,13 @@ impl ControlPlane for Fake {
                 password: "token".into(),
             }),
         )
+    }
+    async fn parameter_value(
+        &self,
+        request: &crate::control::ParameterRequest,
+    ) -> Result<Option<String>, ClientError> {
+        self.parameter_reads.lock().unwrap().push(request.clone());
+        Ok(self.parameters.lock().unwrap().get(&request.name).cloned())
     }
     async fn secret_string(
         &self,
@@ -1108,6 +1119,78 @@ async fn secrets_become_environment_variables_of_their_containers() {
 }
 
 #[tokio::test]
+async fn parameters_become_variables_and_secret_options_log_driver_options() {
+    let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
+    mock.cache_image(IMAGE);
+    let parameter_arn = "arn:aws:ssm:eu-west-1:000000000000:parameter/prod/token";
+    {
+        let mut parameters = fake.parameters.lock().unwrap();
+        parameters.insert("/prod/db-password".into(), "from-ssm".into());
+        parameters.insert(parameter_arn.into(), "token-value".into());
+    }
+    fake.secrets
+        .lock()
+        .unwrap()
+        .insert(SECRET.into(), r#"{"splunk":"hec-token"}"#.into());
+    let arn = fake.add(
+        "p1",
+        json!([
+            {"name": "web", "image": IMAGE, "memory": 64, "essential": true,
+             "secrets": [{"name": "DB_PASSWORD", "valueFrom": "/prod/db-password"},
+                         {"name": "TOKEN", "valueFrom": parameter_arn}],
+             "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "1m"},
+                 "secretOptions": [{"name": "labels", "valueFrom": "/prod/db-password"},
+                                   {"name": "tag", "valueFrom": format!("{SECRET}:splunk::")}]}},
+        ]),
+    );
+    let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
+    until(&mut engine, "RUNNING is reported", || {
+        fake.last(&arn, TaskStatus::Running).is_some()
+    })
+    .await;
+    let web = environment_of(&mock, "web");
+    for want in ["DB_PASSWORD=from-ssm", "TOKEN=token-value"] {
+        assert!(web.contains(&want.to_owned()), "{want} not in {web:?}");
+    }
+    let (_, spec, _) = mock
+        .containers()
+        .into_iter()
+        .find(|(_, spec, _)| spec.labels[labels::CONTAINER_NAME] == "web")
+        .unwrap();
+    let log = spec.log.expect("a log driver");
+    assert_eq!(log.driver, "json-file");
+    let options: Vec<(&str, &str)> = log
+        .options
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        options,
+        [
+            ("labels", "from-ssm"),
+            ("max-size", "1m"),
+            ("tag", "hec-token")
+        ]
+    );
+    // Each parameter read once, in the region its ARN names (a name: the agent's).
+    let mut reads: Vec<(Option<String>, String)> = fake
+        .parameter_reads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| (r.region.clone(), r.name.clone()))
+        .collect();
+    reads.sort();
+    assert_eq!(
+        reads,
+        [
+            (None, "/prod/db-password".to_owned()),
+            (Some("eu-west-1".to_owned()), parameter_arn.to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_secret_that_cannot_be_had_fails_the_task_before_any_container_is_created() {
     let (mock, fake) = (Arc::new(Mock::new()), Arc::new(Fake::default()));
     mock.cache_image(IMAGE);
@@ -1123,7 +1206,16 @@ async fn a_secret_that_cannot_be_had_fails_the_task_before_any_container_is_crea
             "did not contain json key 'password'",
         ),
         ("k2", missing.to_owned(), "ResourceNotFoundException"),
-        ("k3", "db-password".to_owned(), "only Secrets Manager"),
+        (
+            "k3",
+            "/prod/db-password".to_owned(),
+            "no such Systems Manager parameter",
+        ),
+        (
+            "k4",
+            "arn:aws:s3:::bucket/key".to_owned(),
+            "neither a Secrets Manager secret",
+        ),
     ];
     let mut engine = engine(&mock, &fake, 50000..=50010, &[]).await;
     for (id, value_from, why) in cases {

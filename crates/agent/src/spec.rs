@@ -10,12 +10,14 @@
 //! mountPoints (host `sourcePath` bind mounts; `dockerVolumeConfiguration` with scope `task` —
 //! made for the task, removed at its cleanup — or `shared`, made when missing only with
 //! `autoprovision`; a volume with neither is an empty task volume), volumesFrom, readOnly,
-//! logConfiguration (Docker's own drivers; awslogs and awsfirelens are refused), healthCheck
+//! logConfiguration (Docker's own drivers; awslogs and awsfirelens are refused; the engine adds
+//! `secretOptions` to the driver's options), healthCheck
 //! (CMD / CMD-SHELL with ECS's defaults: interval 30 s, timeout 5 s, retries 3, startPeriod 0),
 //! and the containerOverrides command, environment, environmentFiles, cpu, memory and
 //! memoryReservation. The engine honours dependsOn (with startTimeout; links and volumesFrom
 //! wait for START), restartPolicy and stopTimeout, and adds secrets and repositoryCredentials
-//! (from Secrets Manager, read by [`crate::secrets`]). Not yet: logConfiguration.secretOptions, linuxParameters devices, dockerSecurityOptions,
+//! (from Secrets Manager and Parameter Store, read by [`crate::secrets`]). Not yet:
+//! linuxParameters devices, dockerSecurityOptions,
 //! systemControls, disableNetworking, interactive, pseudoTerminal, EFS and FSx volumes
 //! (refused), containerPortRange (refused).
 
@@ -178,17 +180,12 @@ pub fn task_volumes(
     Ok(out)
 }
 
-/// `logConfiguration` → the runtime's log driver. Drivers that need AWS (awslogs,
-/// awsfirelens) or secrets are refused.
+/// `logConfiguration` → the runtime's log driver, without its `secretOptions` (the engine
+/// adds them once read). Drivers that need AWS (awslogs, awsfirelens) are refused.
 fn log_config(container: &ContainerDefinition) -> Result<Option<LogSpec>, String> {
     let Some(log) = &container.log_configuration else {
         return Ok(None);
     };
-    if log.secret_options.as_ref().is_some_and(|s| !s.is_empty()) {
-        return Err(
-            "logConfiguration.secretOptions are not supported by the Berth agent yet".into(),
-        );
-    }
     match log.log_driver {
         LogDriver::Awslogs | LogDriver::Awsfirelens => Err(format!(
             "log driver {} is not available on a Berth agent; use json-file, syslog, journald, gelf, fluentd or splunk",

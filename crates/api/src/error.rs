@@ -27,6 +27,9 @@ macro_rules! client_errors {
     };
 }
 
+/// Lets each service's module declare its own error codes the same way.
+pub(crate) use client_errors;
+
 client_errors! {
     access_denied => "AccessDeniedException",
     attribute_limit_exceeded => "AttributeLimitExceededException",

@@ -15,6 +15,7 @@ pub mod json;
 pub mod query;
 pub mod route;
 pub mod secretsmanager;
+pub mod ssm;
 pub mod xml;
 
 pub use error::ApiError;

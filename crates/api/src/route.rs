@@ -12,6 +12,8 @@ pub enum Service {
     Acm,
     /// AWS Secrets Manager: the secrets tasks receive as environment variables.
     SecretsManager,
+    /// AWS Systems Manager Parameter Store: the parameters tasks receive too.
+    Ssm,
     /// Elastic Load Balancing v2: query protocol, routed by [`route_query`].
     Elbv2,
 }
@@ -24,6 +26,7 @@ impl Service {
             Service::Ecr => Some("AmazonEC2ContainerRegistry_V20150921"),
             Service::Acm => Some("CertificateManager"),
             Service::SecretsManager => Some("secretsmanager"),
+            Service::Ssm => Some("AmazonSSM"),
             Service::Elbv2 => None,
         }
     }
@@ -35,16 +38,18 @@ impl Service {
             Service::Ecr => "ecr",
             Service::Acm => "acm",
             Service::SecretsManager => "secretsmanager",
+            Service::Ssm => "ssm",
             Service::Elbv2 => "elasticloadbalancing",
         }
     }
 
     /// The JSON-protocol services.
-    const ALL: [Service; 4] = [
+    const ALL: [Service; 5] = [
         Service::Ecs,
         Service::Ecr,
         Service::Acm,
         Service::SecretsManager,
+        Service::Ssm,
     ];
 }
 
@@ -165,6 +170,14 @@ mod tests {
         assert_eq!(r.service, Service::Acm);
         assert_eq!(r.operation, "ImportCertificate");
         assert_eq!(Service::Acm.signing_name(), "acm");
+    }
+
+    #[test]
+    fn routes_ssm_targets() {
+        let r = route(Some("AmazonSSM.GetParameters")).unwrap();
+        assert_eq!(r.service, Service::Ssm);
+        assert_eq!(r.operation, "GetParameters");
+        assert_eq!(Service::Ssm.signing_name(), "ssm");
     }
 
     #[test]

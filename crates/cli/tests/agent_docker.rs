@@ -817,8 +817,22 @@ fn an_agent_joins_with_a_token_and_keeps_its_own_key() {
 }
 
 #[test]
-fn secrets_from_secrets_manager_become_the_containers_environment() {
+fn secrets_from_secrets_manager_and_parameter_store_reach_the_containers() {
     let (berth, cleanup) = up_with_agent();
+    let parameter = format!("/berth-test/{}/token", cleanup.0);
+    berth
+        .aws(&[
+            "ssm",
+            "put-parameter",
+            "--name",
+            &parameter,
+            "--value",
+            "ssm-Tk7-value",
+            "--type",
+            "SecureString",
+        ])
+        .ok();
+    let missing_parameter = format!("{parameter}-gone");
     let arn = berth
         .aws(&[
             "secretsmanager",
@@ -842,6 +856,10 @@ fn secrets_from_secrets_manager_become_the_containers_environment() {
                 "command": ["sleep", "600"], "stopTimeout": 1,
                 "dockerLabels": { TEST_LABEL: cleanup.0 },
                 "secrets": secrets,
+                "logConfiguration": {
+                    "logDriver": "json-file", "options": {"max-size": "1m"},
+                    "secretOptions": [{"name": "tag", "valueFrom": format!("{arn}:username::")}],
+                },
             }],
         });
         let file = berth.file(&format!("{family}.json"), &input.to_string());
@@ -857,14 +875,20 @@ fn secrets_from_secrets_manager_become_the_containers_environment() {
         serde_json::json!([
             {"name": "DB_PASSWORD", "valueFrom": format!("{arn}:password::")},
             {"name": "DB_SECRET", "valueFrom": arn},
+            {"name": "TOKEN", "valueFrom": parameter},
         ]),
     );
     let without = register_with(
         "missing-secret",
         serde_json::json!([{"name": "DB_PASSWORD", "valueFrom": missing}]),
     );
+    let without_parameter = register_with(
+        "missing-parameter",
+        serde_json::json!([{"name": "TOKEN", "valueFrom": missing_parameter}]),
+    );
     let task = run_task(&berth, &with_secrets);
     let failing = run_task(&berth, &without);
+    let failing_parameter = run_task(&berth, &without_parameter);
 
     let running = wait_for(&berth, &task, "RUNNING");
     let id = only(&running, "containers")["runtimeId"]
@@ -881,6 +905,13 @@ fn secrets_from_secrets_manager_become_the_containers_environment() {
         env.contains(&r#"DB_SECRET={"username":"app","password":"s3cret-Zq9"}"#.to_owned()),
         "{env:?}"
     );
+    assert!(env.contains(&"TOKEN=ssm-Tk7-value".to_owned()), "{env:?}");
+    let out = docker(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", &id]);
+    let log: Value = serde_json::from_slice(&out.stdout).expect("the container's LogConfig");
+    // The secret option beside the plain one (Docker may add its own defaults).
+    assert_eq!(log["Type"], "json-file", "{log}");
+    assert_eq!(log["Config"]["max-size"], "1m", "{log}");
+    assert_eq!(log["Config"]["tag"], "app", "{log}");
 
     let failed = wait_for(&berth, &failing, "STOPPED");
     assert_eq!(failed["stopCode"], "TaskFailedToStart", "{failed:#}");
@@ -893,6 +924,14 @@ fn secrets_from_secrets_manager_become_the_containers_environment() {
     );
     assert!(
         only(&failed, "containers")["runtimeId"].is_null(),
+        "{failed:#}"
+    );
+    let failed = wait_for(&berth, &failing_parameter, "STOPPED");
+    let reason = failed["stoppedReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("ResourceInitializationError: unable to pull secrets or registry auth")
+            && reason.contains(&missing_parameter)
+            && reason.contains("no such Systems Manager parameter"),
         "{failed:#}"
     );
     berth.aws(&["ecs", "stop-task", "--task", &task]).ok();

@@ -5,19 +5,7 @@
 
 mod support;
 
-use support::{ACCOUNT, Berth, REGION, s};
-
-/// Whether `needle` occurs in any file under `dir`.
-fn occurs_in_files(dir: &std::path::Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir).unwrap().flatten().any(|entry| {
-        let path = entry.path();
-        if path.is_dir() {
-            return occurs_in_files(&path, needle);
-        }
-        let bytes = std::fs::read(&path).unwrap_or_default();
-        bytes.windows(needle.len()).any(|w| w == needle)
-    })
-}
+use support::{ACCOUNT, Berth, REGION, occurs_in_files, s};
 
 #[test]
 fn secrets_through_the_aws_cli() {

@@ -7,7 +7,7 @@
 //! Every failure leaves as the protocol's error shape; nothing here panics on input.
 
 use crate::auth::{self, Caller};
-use crate::{App, Ctx, acm, agent_api, ecr, ecs, elbv2, secretsmanager};
+use crate::{App, Ctx, acm, agent_api, ecr, ecs, elbv2, secretsmanager, ssm};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -113,6 +113,7 @@ async fn handle(
         Service::SecretsManager => {
             secretsmanager::dispatch(app.clone(), ctx, &route.operation, &body).await
         }
+        Service::Ssm => ssm::dispatch(app.clone(), ctx, &route.operation, &body).await,
         Service::Elbv2 => {
             elbv2::dispatch(app.clone(), ctx, &route.operation, &form, request_id).await
         }

@@ -26,9 +26,11 @@ pub mod leader;
 pub mod memo;
 pub mod records;
 pub mod registry;
+pub mod seal;
 pub mod secretsmanager;
 pub mod service_controller;
 mod service_targets;
+pub mod ssm;
 pub mod tally;
 pub mod tls;
 pub mod view;
@@ -53,7 +55,7 @@ pub struct App {
     /// Where registry blob bytes live.
     pub blobs: Arc<dyn registry::blobs::BlobStore>,
     /// The key that seals secret values (`secrets.key` in the data directory).
-    pub secrets_key: Arc<secretsmanager::seal::SecretsKey>,
+    pub secrets_key: Arc<seal::SecretsKey>,
     /// The HTTP port's TLS certificate and pin.
     pub tls: Arc<tls::Identity>,
 }
@@ -130,14 +132,13 @@ impl App {
         )
         .await?;
         let blobs = open_blobs(&config)?;
-        let key_path = config.data_dir.join(secretsmanager::seal::KEY_FILE);
-        let secrets_key =
-            secretsmanager::seal::SecretsKey::open_or_create(&key_path).map_err(|detail| {
-                ServerError::SecretsKey {
-                    path: key_path.display().to_string(),
-                    detail,
-                }
-            })?;
+        let key_path = config.data_dir.join(seal::KEY_FILE);
+        let secrets_key = seal::SecretsKey::open_or_create(&key_path).map_err(|detail| {
+            ServerError::SecretsKey {
+                path: key_path.display().to_string(),
+                detail,
+            }
+        })?;
         let tls = Arc::new(tls::load(&config).map_err(ServerError::Tls)?);
         let app = App {
             db,

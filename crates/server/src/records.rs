@@ -28,14 +28,16 @@
 //! | `/elbv2/{region}/rules/{listener-id}/{id}` | `Rule` (not the default rules: their listener holds them) |
 //! | `/elbv2/{region}/targets/{tg-id}/{target-id}:{port}` | `RegisteredTarget` (with its health) |
 //! | `/acm/{region}/certificates/{id}` | [`CertificateRecord`] (the PEMs, private key included) |
-//! | `/secretsmanager/{region}/secrets/{name}` | [`SecretRecord`] (values sealed, see `crate::secretsmanager::seal`) |
+//! | `/secretsmanager/{region}/secrets/{name}` | [`SecretRecord`] (values sealed, see `crate::seal`) |
+//! | `/ssm/{region}/parameters/{name}` | [`ParameterRecord`] (its versions; SecureStrings sealed) |
 //! | `/berth/leader` | the elected leader's id, under its etcd lease (not a record; see `crate::leader`) |
 //!
 //! Values are the records' JSON. Cluster names, family names and ids never contain `/`
 //! (validation guarantees it), so a prefix names exactly one collection. Repository names may
 //! contain `/`; in keys it is written `+` (which names never contain), so `{repo}` is one segment.
 //! Secret names may contain both `/` and `+`; in keys `/` is written `%2F` (`%` is not allowed in
-//! them).
+//! them). Parameter names are written the same way, so the parameters under a path `/a/b` are
+//! exactly the keys that begin with the key of `/a/b/`.
 
 pub use crate::acm::CertificateRecord;
 pub use crate::registry::meta::{
@@ -43,6 +45,7 @@ pub use crate::registry::meta::{
     RepositoryRecord, UploadSession,
 };
 pub use crate::secretsmanager::SecretRecord;
+pub use crate::ssm::ParameterRecord;
 use berth_model::Timestamp;
 use berth_model::cluster::Cluster;
 use berth_model::common::Setting;
@@ -188,6 +191,7 @@ records! {
     Target(RegisteredTarget) at "targets",
     Certificate(CertificateRecord) at "certificates",
     Secret(SecretRecord) at "secrets",
+    Parameter(ParameterRecord) at "parameters",
 }
 
 /// A type that is stored as one kind of [`Record`].
@@ -202,7 +206,7 @@ fn collection_of(key: &str) -> Option<&str> {
     let mut parts = key.strip_prefix('/')?.split('/');
     match parts.next()? {
         "iam" => parts.next(),
-        "ecs" | "ecr" | "elbv2" | "acm" | "secretsmanager" => {
+        "ecs" | "ecr" | "elbv2" | "acm" | "secretsmanager" | "ssm" => {
             parts.next()?;
             parts.next()
         }
@@ -372,6 +376,13 @@ pub mod keys {
             name.replace('/', "%2F")
         )
     }
+    pub fn parameters(region: &str) -> String {
+        format!("/ssm/{region}/parameters/")
+    }
+    /// The parameter `name`; given a path ending in `/`, the prefix of the parameters under it.
+    pub fn parameter(region: &str, name: &str) -> String {
+        format!("/ssm/{region}/parameters/{}", name.replace('/', "%2F"))
+    }
 }
 
 #[cfg(test)]
@@ -407,6 +418,15 @@ mod tests {
         assert_eq!(
             collection_of(&keys::secret("us-east-1", "prod/db")),
             Some("secrets")
+        );
+        assert_eq!(
+            keys::parameter("us-east-1", "/app/db"),
+            "/ssm/us-east-1/parameters/%2Fapp%2Fdb"
+        );
+        assert!(keys::parameter("r", "/app/db").starts_with(&keys::parameter("r", "/app/")));
+        assert_eq!(
+            collection_of(&keys::parameter("us-east-1", "db")),
+            Some("parameters")
         );
         assert_eq!(collection_of("/other/x"), None);
         assert_eq!(collection_of("tasks"), None);

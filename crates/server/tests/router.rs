@@ -481,7 +481,8 @@ async fn tasks_go_only_where_their_required_attributes_are() {
     // Everything a Berth agent can run places on an instance registered without attributes.
     let out = run(&h, json!({"taskDefinition": "plain"})).await;
     assert_eq!(instances_of(&out), std::slice::from_ref(&plain), "{out}");
-    // Secrets Manager secrets and registry credentials too; Systems Manager parameters not.
+    // Secrets Manager secrets, Systems Manager parameters (as variables and as log driver
+    // secret options) and registry credentials too.
     let secret = "arn:aws:secretsmanager:us-east-1:000000000000:secret:db-AbCdEf";
     for (family, value_from) in [("asm", secret), ("ssm", "db-password")] {
         h.ok(
@@ -490,21 +491,14 @@ async fn tasks_go_only_where_their_required_attributes_are() {
                    "containerDefinitions": [
                 {"name": "app", "image": "registry.example.com/app:1", "memory": 64,
                  "repositoryCredentials": {"credentialsParameter": secret},
-                 "secrets": [{"name": "DB_PASSWORD", "valueFrom": value_from}]}]}),
+                 "secrets": [{"name": "DB_PASSWORD", "valueFrom": value_from}],
+                 "logConfiguration": {"logDriver": "json-file",
+                     "secretOptions": [{"name": "tag", "valueFrom": value_from}]}}]}),
         )
         .await;
+        let out = run(&h, json!({"taskDefinition": family})).await;
+        assert_eq!(instances_of(&out), std::slice::from_ref(&plain), "{out}");
     }
-    let out = run(&h, json!({"taskDefinition": "asm"})).await;
-    assert_eq!(instances_of(&out), std::slice::from_ref(&plain), "{out}");
-    let out = run(&h, json!({"taskDefinition": "ssm"})).await;
-    assert_eq!(reasons(&out), [(plain.clone(), "ATTRIBUTE".to_string())]);
-    assert!(
-        out["failures"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("ecs.capability.secrets.ssm.environment-variables"),
-        "{out}"
-    );
     // A privileged container needs an instance whose agent allows it.
     let out = run(&h, json!({"taskDefinition": "root"})).await;
     assert_eq!(

@@ -656,6 +656,18 @@ pub fn read(path: &Path) -> String {
     s
 }
 
+/// Whether `needle` occurs in any file under `dir`.
+pub fn occurs_in_files(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().flatten().any(|entry| {
+        let path = entry.path();
+        if path.is_dir() {
+            return occurs_in_files(&path, needle);
+        }
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        bytes.windows(needle.len()).any(|w| w == needle)
+    })
+}
+
 /// The one element of a JSON array at `v[key]`, asserting there is exactly one.
 #[track_caller]
 pub fn only<'a>(v: &'a Value, key: &str) -> &'a Value {

@@ -132,10 +132,10 @@ const DOCKER_API: &str = "com.amazonaws.ecs.capability.docker-remote-api.";
 /// The capabilities a Berth container instance has: what its agent can run of the features
 /// [`requires_attributes`] derives. Docker remote API versions 1.17–1.25, Docker's own logging
 /// drivers, container health checks, container ordering, environment files, the `local`
-/// volume driver, registry authentication, Secrets Manager secrets as environment variables,
-/// repositoryCredentials from Secrets Manager, and privileged containers only where the agent
-/// allows them. Not: task IAM roles, awsvpc, awslogs, FireLens, EFS, Systems Manager
-/// parameters, secrets in log driver options, PID/IPC sharing, container port ranges, volume
+/// volume driver, registry authentication, Secrets Manager secrets and Systems Manager
+/// parameters as environment variables and as log driver options, repositoryCredentials from
+/// Secrets Manager, and privileged containers only where the agent allows them. Not: task IAM
+/// roles, awsvpc, awslogs, FireLens, EFS, PID/IPC sharing, container port ranges, volume
 /// plugins.
 pub fn berth_capabilities(allow_privileged: bool) -> Vec<String> {
     let api = (17..=25).map(|minor| format!("{DOCKER_API}1.{minor}"));
@@ -155,6 +155,9 @@ pub fn berth_capabilities(allow_privileged: bool) -> Vec<String> {
         "ecs.capability.docker-plugin.local",
         "com.amazonaws.ecs.capability.ecr-auth",
         "ecs.capability.secrets.asm.environment-variables",
+        "ecs.capability.secrets.ssm.environment-variables",
+        "ecs.capability.secrets.asm.bootstrap.log-driver",
+        "ecs.capability.secrets.ssm.bootstrap.log-driver",
         "ecs.capability.private-registry-authentication.secretsmanager",
     ]
     .map(str::to_owned);

@@ -11,7 +11,7 @@
 //!   A new value (PutSecretValue, UpdateSecret) becomes AWSCURRENT. `ClientRequestToken` is the
 //!   new version's id: sent again with the same value it changes nothing, with another value it
 //!   is refused (`ResourceExistsException`).
-//! - Values are stored sealed with the server's key ([`seal`]: AES-256-GCM, the key file in
+//! - Values are stored sealed with the server's key ([`crate::seal`]: AES-256-GCM, the key file in
 //!   the data directory), never in the clear.
 //! - DeleteSecret with a recovery window (7–30 days, 30 by default) schedules the deletion:
 //!   until then the secret is described and restorable, and GetSecretValue, PutSecretValue,
@@ -22,10 +22,10 @@
 //!   version staging labels other than AWSCURRENT and AWSPREVIOUS, LastAccessedDate.
 
 pub mod list;
-pub mod seal;
 
 use crate::db::{Db, Versioned, Writes};
 use crate::records::keys;
+use crate::seal::{self, SealError, Sealed};
 use crate::{App, Ctx};
 use base64::Engine;
 use berth_api::secretsmanager::*;
@@ -33,7 +33,6 @@ use berth_api::{ApiError, json};
 use berth_model::Timestamp;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use seal::Sealed;
 use serde::{Deserialize, Serialize};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -104,6 +103,16 @@ impl SecretRecord {
             v.stage = AWSPREVIOUS.into();
         }
         self.versions.insert(0, version);
+    }
+}
+
+/// A sealing failure as Secrets Manager reports it.
+fn sealing(e: SealError) -> ApiError {
+    match e {
+        SealError::Seal(_) => ApiError::sm_internal(format!("secret {e}")),
+        SealError::ForeignKey { .. } | SealError::Corrupt => {
+            ApiError::sm_decryption_failure(format!("secret {e}"))
+        }
     }
 }
 
@@ -211,7 +220,8 @@ fn has_version(
     };
     let stored = app
         .secrets_key
-        .open(&context(&record.arn, version_id), &existing.value)?;
+        .open(&context(&record.arn, version_id), &existing.value)
+        .map_err(sealing)?;
     if &stored != value {
         return Err(ApiError::sm_resource_exists(format!(
             "ClientRequestToken: version '{version_id}' of the secret already exists with another value; you can't modify an existing version, only create new ones"
@@ -286,7 +296,8 @@ async fn create(app: &App, ctx: &Ctx, input: CreateSecretRequest) -> Result<Vec<
                     version_id: id.clone(),
                     stage: AWSCURRENT.into(),
                     created_date: ctx.now,
-                    value: app.secrets_key.seal(&context(&arn, id), v)?,
+                    value: app.secrets_key.seal(&context(&arn, id), v)
+                        .map_err(sealing)?,
                 });
             }
             // An expired secret's record is replaced.
@@ -329,7 +340,8 @@ fn get_value(app: &App, ctx: &Ctx, input: GetSecretValueRequest) -> Result<Vec<u
         })?;
     let value = app
         .secrets_key
-        .open(&context(&secret.arn, &version.version_id), &version.value)?;
+        .open(&context(&secret.arn, &version.version_id), &version.value)
+        .map_err(sealing)?;
     let (secret_string, secret_binary) = match value {
         SecretValue::String(s) => (Some(s), None),
         SecretValue::Binary(b) => (
@@ -368,7 +380,10 @@ async fn new_version(
                     version_id: id.clone(),
                     stage: AWSCURRENT.into(),
                     created_date: ctx.now,
-                    value: app.secrets_key.seal(&context(&record.arn, id), value)?,
+                    value: app
+                        .secrets_key
+                        .seal(&context(&record.arn, id), value)
+                        .map_err(sealing)?,
                 });
             }
             change(&mut record)?;

@@ -77,12 +77,21 @@ impl Harness {
     }
 
     pub async fn raw(&self, op: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
+        let target = op.map(|op| format!("AmazonEC2ContainerServiceV20141113.{op}"));
+        self.json_1_1(target.as_deref(), body).await
+    }
+
+    /// A JSON 1.1 call of the service whose target prefix is `prefix`.
+    pub async fn call_service(&self, prefix: &str, op: &str, body: Value) -> (StatusCode, Value) {
+        let target = format!("{prefix}.{op}");
+        self.json_1_1(Some(&target), body.to_string().into_bytes())
+            .await
+    }
+
+    async fn json_1_1(&self, target: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
         let mut req = Request::post("/").header("content-type", "application/x-amz-json-1.1");
-        if let Some(op) = op {
-            req = req.header(
-                "x-amz-target",
-                format!("AmazonEC2ContainerServiceV20141113.{op}"),
-            );
+        if let Some(target) = target {
+            req = req.header("x-amz-target", target);
         }
         let reply = send(&self.app, req.body(Body::from(body)).unwrap()).await;
         (reply.status, reply.json())

@@ -1,16 +1,17 @@
-//! Secret values at rest: sealed with AES-256-GCM under one key per server, kept in the data
-//! directory as `secrets.key` (64 hex digits, file mode 0600, made on the first start).
+//! Secret values at rest — Secrets Manager's secrets and Parameter Store's SecureStrings —
+//! sealed with AES-256-GCM under one key per server, kept in the data directory as
+//! `secrets.key` (64 hex digits, file mode 0600, made on the first start).
 //!
 //! Contract: a value is stored only as a [`Sealed`] record — a random 96-bit nonce, the
 //! ciphertext with its tag, and the fingerprint of the key that sealed it. The nonce is fresh for
-//! every seal; the additional data binds the ciphertext to its secret's ARN, its version id and
-//! its kind (string or binary), so a sealed value copied into another record does not open. The
-//! key itself never enters the store: whoever reads the store (or a backup of it) without the
-//! key file reads no secret value. Servers that share one store (etcd) must share the key file;
-//! a value sealed under another key is refused with `DecryptionFailure`, naming both
-//! fingerprints.
+//! every seal; the additional data binds the ciphertext to a context the caller gives (its
+//! secret or parameter and version) and to its kind (string or binary), so a sealed value copied
+//! into another record does not open. The key itself never enters the store: whoever reads the
+//! store (or a backup of it) without the key file reads no secret value. Servers that share one
+//! store (etcd) must share the key file; a value sealed under another key is refused
+//! ([`SealError::ForeignKey`], naming both fingerprints). Each service turns a [`SealError`]
+//! into its own error code.
 
-use berth_api::ApiError;
 use berth_api::secretsmanager::SecretValue;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -45,6 +46,23 @@ impl std::fmt::Debug for Sealed {
             .field("binary", &self.binary)
             .finish_non_exhaustive()
     }
+}
+
+/// Why a value could not be sealed or opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// The system's random source or the cipher failed: a fault of the server.
+    #[error("the value could not be encrypted: {0}")]
+    Seal(&'static str),
+    /// Sealed under another server's key.
+    #[error(
+        "the value was encrypted with the key {sealed_with} and this server's key is {mine}: \
+         servers that share a store must share the data directory's {KEY_FILE}"
+    )]
+    ForeignKey { sealed_with: String, mine: String },
+    /// The stored value does not decrypt (altered, or moved from another record).
+    #[error("the stored value does not decrypt")]
+    Corrupt,
 }
 
 /// The server's secrets key.
@@ -151,7 +169,7 @@ impl SecretsKey {
     }
 
     /// Seals `value`; `context` (the secret's ARN and version) must be given again to open it.
-    pub fn seal(&self, context: &str, value: &SecretValue) -> Result<Sealed, ApiError> {
+    pub fn seal(&self, context: &str, value: &SecretValue) -> Result<Sealed, SealError> {
         let (mut data, binary) = match value {
             SecretValue::String(s) => (s.as_bytes().to_vec(), false),
             SecretValue::Binary(b) => (b.clone(), true),
@@ -159,7 +177,7 @@ impl SecretsKey {
         let mut nonce = [0u8; NONCE_LEN];
         self.random
             .fill(&mut nonce)
-            .map_err(|_| ApiError::sm_internal("the system's random source failed"))?;
+            .map_err(|_| SealError::Seal("the system's random source failed"))?;
         let aad = Self::aad(context, binary);
         self.key
             .seal_in_place_append_tag(
@@ -167,7 +185,7 @@ impl SecretsKey {
                 Aad::from(aad.as_bytes()),
                 &mut data,
             )
-            .map_err(|_| ApiError::sm_internal("the secret value could not be encrypted"))?;
+            .map_err(|_| SealError::Seal("the cipher failed"))?;
         use base64::Engine;
         Ok(Sealed {
             key: self.fingerprint.clone(),
@@ -178,17 +196,15 @@ impl SecretsKey {
     }
 
     /// Opens a value [`seal`](Self::seal) made with the same `context`.
-    pub fn open(&self, context: &str, sealed: &Sealed) -> Result<SecretValue, ApiError> {
+    pub fn open(&self, context: &str, sealed: &Sealed) -> Result<SecretValue, SealError> {
         use base64::Engine;
         if sealed.key != self.fingerprint {
-            return Err(ApiError::sm_decryption_failure(format!(
-                "the secret value was encrypted with the key {} and this server's key is {}: \
-                 servers that share a store must share the data directory's {KEY_FILE}",
-                sealed.key, self.fingerprint
-            )));
+            return Err(SealError::ForeignKey {
+                sealed_with: sealed.key.clone(),
+                mine: self.fingerprint.clone(),
+            });
         }
-        let corrupt =
-            || ApiError::sm_decryption_failure("the stored secret value does not decrypt");
+        let corrupt = || SealError::Corrupt;
         let nonce: [u8; NONCE_LEN] = b64()
             .decode(&sealed.nonce)
             .ok()
@@ -228,7 +244,7 @@ mod tests {
         assert_eq!(key.open("arn:s-1\nv1", &sealed).unwrap(), text);
         // Another context, a changed kind, another key: refused.
         let wrong = key.open("arn:s-1\nv2", &sealed).unwrap_err();
-        assert_eq!(wrong.code, "DecryptionFailure");
+        assert_eq!(wrong, SealError::Corrupt);
         let flipped = Sealed {
             binary: true,
             ..sealed.clone()
@@ -236,7 +252,7 @@ mod tests {
         assert!(key.open("arn:s-1\nv1", &flipped).is_err());
         let other = SecretsKey::ephemeral();
         let e = other.open("arn:s-1\nv1", &sealed).unwrap_err();
-        assert!(e.message.contains(KEY_FILE), "{}", e.message);
+        assert!(e.to_string().contains(KEY_FILE), "{e}");
         // Two seals of one value differ (fresh nonces).
         assert_ne!(key.seal("c", &text).unwrap(), key.seal("c", &text).unwrap());
         let bytes = SecretValue::Binary(vec![0, 159, 146, 150]);
