@@ -8,20 +8,7 @@ use crate::ApiError;
 use berth_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
-macro_rules! acm_errors {
-    ($($fn:ident => $code:literal),* $(,)?) => {
-        impl ApiError {
-            $(
-                #[doc = concat!("`", $code, "` (HTTP 400).")]
-                pub fn $fn(message: impl Into<String>) -> Self {
-                    Self::new($code, 400, message)
-                }
-            )*
-        }
-    };
-}
-
-acm_errors! {
+crate::error::client_errors! {
     acm_resource_not_found => "ResourceNotFoundException",
     acm_invalid_arn => "InvalidArnException",
     acm_resource_in_use => "ResourceInUseException",

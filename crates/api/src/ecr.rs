@@ -6,20 +6,7 @@ use crate::ApiError;
 use berth_model::Timestamp;
 use serde::{Deserialize, Serialize};
 
-macro_rules! ecr_errors {
-    ($($fn:ident => $code:literal),* $(,)?) => {
-        impl ApiError {
-            $(
-                #[doc = concat!("`", $code, "` (HTTP 400).")]
-                pub fn $fn(message: impl Into<String>) -> Self {
-                    Self::new($code, 400, message)
-                }
-            )*
-        }
-    };
-}
-
-ecr_errors! {
+crate::error::client_errors! {
     repository_not_found => "RepositoryNotFoundException",
     repository_already_exists => "RepositoryAlreadyExistsException",
     repository_not_empty => "RepositoryNotEmptyException",

@@ -11,21 +11,8 @@ use berth_model::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-macro_rules! secretsmanager_errors {
-    ($($fn:ident => $code:literal),* $(,)?) => {
-        impl ApiError {
-            $(
-                #[doc = concat!("`", $code, "` (HTTP 400).")]
-                pub fn $fn(message: impl Into<String>) -> Self {
-                    Self::new($code, 400, message)
-                }
-            )*
-        }
-    };
-}
-
 // `ResourceNotFoundException` and `InvalidParameterException` are ECS's constructors too.
-secretsmanager_errors! {
+crate::error::client_errors! {
     sm_resource_exists => "ResourceExistsException",
     sm_invalid_request => "InvalidRequestException",
     sm_invalid_next_token => "InvalidNextTokenException",
