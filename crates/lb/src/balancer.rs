@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A target's health as this data plane's checks see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,8 +124,8 @@ pub struct Group {
     pub next: Arc<AtomicUsize>,
     /// `slow_start.duration_seconds` in milliseconds; 0 turns slow start off.
     pub slow_start_ms: u64,
-    /// How long the stickiness cookie lasts; `None`: requests are not sticky.
-    pub stickiness: Option<Duration>,
+    /// How a client is held to its target; `None`: requests are not sticky.
+    pub stickiness: Option<crate::sticky::Policy>,
 }
 
 impl Group {

@@ -5,12 +5,13 @@
 
 use crate::balancer::{Group, Health, Target, TargetStats};
 use crate::router::Rule;
+use crate::sticky::Policy;
 use crate::tls;
 use berth_client::Client;
 use berth_model::elbv2::Protocol;
 use berth_model::elbv2::data_plane::{
     CONFIG_PATH, CertificateConfig, ConfigRequest, ConfigResponse, DataPlaneConfig,
-    HealthCheckConfig, SIGNING_SERVICE,
+    HealthCheckConfig, SIGNING_SERVICE, Stickiness,
 };
 use berth_model::elbv2::target::TargetState;
 use http::HeaderValue;
@@ -236,9 +237,7 @@ fn compile(source: DataPlaneConfig, registry: &mut Registry) -> Compiled {
                 targets: members,
                 next,
                 slow_start_ms: u64::from(tg.slow_start_seconds) * 1000,
-                stickiness: tg
-                    .stickiness_seconds
-                    .map(|s| std::time::Duration::from_secs(u64::from(s))),
+                stickiness: tg.stickiness.as_ref().map(sticky_policy),
             }),
         );
     }
@@ -339,5 +338,20 @@ pub async fn poll(client: Client, shared: Arc<Shared>, interval: Duration) {
             }
         }
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// The data plane's form of a group's stickiness.
+fn sticky_policy(stickiness: &Stickiness) -> Policy {
+    let seconds = |s: &u32| Duration::from_secs(u64::from(*s));
+    match stickiness {
+        Stickiness::LbCookie { seconds: s } => Policy::LbCookie(seconds(s)),
+        Stickiness::AppCookie {
+            cookie_name,
+            seconds: s,
+        } => Policy::AppCookie {
+            cookie_name: cookie_name.clone(),
+            duration: seconds(s),
+        },
     }
 }

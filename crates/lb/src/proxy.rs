@@ -452,10 +452,22 @@ async fn handle(
                 Err(_) => error_page(StatusCode::BAD_REQUEST),
             }
         }
-        Decision::Forward(groups) => {
-            let arn = match groups {
-                [only] if only.weight > 0 => Some(only.target_group_arn.as_str()),
-                _ => {
+        Decision::Forward(action) => {
+            let groups = &action.target_groups;
+            // A client held to one of the action's groups stays with it while it has weight.
+            let held = action
+                .stickiness_enabled
+                .then(|| sticky::read(req.headers(), &sticky::GROUP_COOKIE))
+                .flatten()
+                .filter(|arn| {
+                    groups
+                        .iter()
+                        .any(|g| g.target_group_arn == *arn && g.weight > 0)
+                });
+            let arn = match (held.as_deref(), groups.as_slice()) {
+                (Some(arn), _) => Some(arn),
+                (None, [only]) if only.weight > 0 => Some(only.target_group_arn.as_str()),
+                (None, _) => {
                     let total = router::total_weight(groups);
                     if total == 0 {
                         None
@@ -469,7 +481,8 @@ async fn handle(
             };
             let sticky = group
                 .stickiness
-                .and_then(|_| sticky::requested(req.headers()))
+                .as_ref()
+                .and_then(|policy| policy.requested(req.headers()))
                 .and_then(|(id, port)| group.sticky(&id, port));
             let Some(target) = sticky.or_else(|| group.pick()) else {
                 return error_page(StatusCode::SERVICE_UNAVAILABLE);
@@ -479,8 +492,20 @@ async fn handle(
             };
             let in_flight = InFlight::start(target.stats.clone());
             let mut response = forward(req, table, upstream, address, client, in_flight).await;
-            if let Some(duration) = group.stickiness {
-                sticky::set_cookies(response.headers_mut(), target, duration);
+            if let Some(policy) = &group.stickiness {
+                policy.hold(response.headers_mut(), target);
+            }
+            if let (true, Some(seconds)) = (
+                action.stickiness_enabled,
+                action.stickiness_duration_seconds,
+            ) {
+                let duration = Duration::from_secs(u64::from(seconds));
+                sticky::write(
+                    response.headers_mut(),
+                    &sticky::GROUP_COOKIE,
+                    &group.arn,
+                    duration,
+                );
             }
             response
         }

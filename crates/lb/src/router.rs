@@ -7,7 +7,7 @@
 //! of a redirect with its `#{…}` placeholders.
 
 use berth_model::elbv2::data_plane::RuleConfig;
-use berth_model::elbv2::{Action, ActionType, Condition, Redirect, WeightedTargetGroup};
+use berth_model::elbv2::{Action, ActionType, Condition, Forward, Redirect, WeightedTargetGroup};
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 use std::net::IpAddr;
@@ -206,7 +206,7 @@ impl Rule {
 /// What to do with a request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Decision<'a> {
-    Forward(&'a [WeightedTargetGroup]),
+    Forward(&'a Forward),
     Redirect(&'a Redirect),
     Fixed(&'a berth_model::elbv2::FixedResponse),
     /// No rule applies (a listener without a usable default action).
@@ -226,7 +226,7 @@ pub fn route<'r>(rules: &'r [Rule], req: &RequestView<'_>) -> Decision<'r> {
         ActionType::Forward => action
             .forward
             .as_ref()
-            .map_or(Decision::Nothing, |f| Decision::Forward(&f.target_groups)),
+            .map_or(Decision::Nothing, Decision::Forward),
         ActionType::Redirect => action
             .redirect
             .as_ref()
@@ -336,7 +336,7 @@ mod tests {
 
     fn target_of(d: Decision<'_>) -> &str {
         match d {
-            Decision::Forward(g) => &g[0].target_group_arn,
+            Decision::Forward(g) => &g.target_groups[0].target_group_arn,
             other => panic!("not a forward: {other:?}"),
         }
     }

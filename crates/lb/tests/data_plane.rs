@@ -6,7 +6,7 @@ use berth_lb::balancer::Health;
 use berth_lb::config::Shared;
 use berth_model::elbv2::data_plane::{
     Algorithm, CertificateConfig, DataPlaneConfig, HealthCheckConfig, HealthReport, ListenerConfig,
-    LoadBalancerConfig, RuleConfig, TargetConfig, TargetGroupConfig,
+    LoadBalancerConfig, RuleConfig, Stickiness, TargetConfig, TargetGroupConfig,
 };
 use berth_model::elbv2::target::TargetState;
 use berth_model::elbv2::{
@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 /// A small HTTP server: answers `NAME PATH`, `/health` with its health code, `/slow` after a
-/// second and a half; echoes X-Forwarded-* back as headers.
+/// second and a half, `/login` with a `SESSION` cookie; echoes X-Forwarded-* back as headers.
 struct Backend {
     port: u16,
     tasks: Arc<Mutex<Vec<AbortHandle>>>,
@@ -86,6 +86,9 @@ impl Backend {
                                             .body(Full::new(Bytes::new()))
                                             .unwrap(),
                                     );
+                                }
+                                if path == "/login" {
+                                    response = response.header("set-cookie", "SESSION=s1; Path=/");
                                 }
                                 if path == "/slow" {
                                     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -180,7 +183,7 @@ fn group(arn: &str, ports: &[u16]) -> TargetGroupConfig {
         health_check: check(),
         algorithm: Algorithm::RoundRobin,
         slow_start_seconds: 0,
-        stickiness_seconds: None,
+        stickiness: None,
         deregistration_delay_seconds: 0,
         targets: ports
             .iter()
@@ -1067,7 +1070,7 @@ async fn stickiness_keeps_a_client_on_its_target_while_it_is_healthy() {
     let (one, two) = (Backend::start("one").await, Backend::start("two").await);
     let port = free_port();
     let mut web = group("web", &[one.port, two.port]);
-    web.stickiness_seconds = Some(60);
+    web.stickiness = Some(Stickiness::LbCookie { seconds: 60 });
     let plane = Plane::start(config(
         port,
         vec![default_rule(forward_to(&[("web", 1)]))],
@@ -1109,4 +1112,120 @@ async fn stickiness_keeps_a_client_on_its_target_while_it_is_healthy() {
         get_with_headers(&client, port, "/", &forged).await.status,
         200
     );
+}
+
+/// The `NAME=VALUE` pairs of the cookies an answer sets whose names start with `prefix`.
+fn cookies_set(answer: &Answer, prefix: &str) -> Vec<String> {
+    answer
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .filter(|c| c.starts_with(prefix))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn application_cookie_stickiness_follows_the_targets_own_cookie() {
+    let (one, two) = (Backend::start("one").await, Backend::start("two").await);
+    let port = free_port();
+    let mut web = group("web", &[one.port, two.port]);
+    web.stickiness = Some(Stickiness::AppCookie {
+        cookie_name: "SESSION".into(),
+        seconds: 90,
+    });
+    let plane = Plane::start(config(
+        port,
+        vec![default_rule(forward_to(&[("web", 1)]))],
+        vec![web],
+    ));
+    for p in [one.port, two.port] {
+        plane
+            .wait_health("web", p, Health::Healthy, Duration::from_secs(3))
+            .await;
+    }
+    // An answer that does not set the application's cookie sets none of the balancer's.
+    let plain = get(port, "/").await;
+    assert_eq!(plain.status, 200);
+    assert!(
+        cookies_set(&plain, "AWSALB").is_empty(),
+        "{:?}",
+        plain.headers
+    );
+
+    // One that does is followed by AWSALBAPP-0 naming its target, for the configured time.
+    let login = get(port, "/login").await;
+    let held = cookies_set(&login, "AWSALBAPP-0=");
+    assert_eq!(held.len(), 1, "{:?}", login.headers);
+    let full = login
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("AWSALBAPP-0="))
+        .unwrap();
+    assert!(full.contains("Max-Age=90"), "{full}");
+    let target = login.body.split(' ').next().unwrap().to_string();
+
+    let client = client(false);
+    let cookie = format!("SESSION=s1; {}", held[0]);
+    for _ in 0..6 {
+        let a = get_with_headers(&client, port, "/cart", &[("cookie", &cookie)]).await;
+        assert_eq!(
+            (a.status, a.body.as_str()),
+            (200, format!("{target} /cart").as_str())
+        );
+        assert!(
+            cookies_set(&a, "AWSALBAPP").is_empty(),
+            "not renewed without SESSION"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_group_stickiness_keeps_a_client_on_the_group_a_weighted_forward_chose() {
+    let (blue, green) = (Backend::start("blue").await, Backend::start("green").await);
+    let port = free_port();
+    let mut action = forward_to(&[("blue", 1), ("green", 1)]);
+    let forward = action.forward.as_mut().unwrap();
+    forward.stickiness_enabled = true;
+    forward.stickiness_duration_seconds = Some(300);
+    let plane = Plane::start(config(
+        port,
+        vec![default_rule(action)],
+        vec![group("blue", &[blue.port]), group("green", &[green.port])],
+    ));
+    plane
+        .wait_health("blue", blue.port, Health::Healthy, Duration::from_secs(3))
+        .await;
+    plane
+        .wait_health("green", green.port, Health::Healthy, Duration::from_secs(3))
+        .await;
+    // Without the cookie both groups get requests, each answer naming its group.
+    let client = client(false);
+    let mut chosen: std::collections::BTreeMap<String, String> = Default::default();
+    for _ in 0..40 {
+        let a = get_with(&client, port, "/").await;
+        let group_cookie = cookies_set(&a, "AWSALBTG=");
+        assert_eq!(group_cookie.len(), 1, "{:?}", a.headers);
+        assert_eq!(cookies_set(&a, "AWSALBTGCORS=").len(), 1);
+        chosen.insert(a.body.clone(), group_cookie[0].clone());
+    }
+    assert_eq!(
+        chosen.len(),
+        2,
+        "both groups chosen in 40 draws: {chosen:?}"
+    );
+    // With it, every request goes to that group.
+    for (body, cookie) in &chosen {
+        for _ in 0..8 {
+            let a = get_with_headers(&client, port, "/", &[("cookie", cookie)]).await;
+            assert_eq!(&a.body, body);
+        }
+    }
+    // A cookie naming a group the action does not forward to is ignored.
+    let other = "AWSALBTG=6f74686572";
+    let a = get_with_headers(&client, port, "/", &[("cookie", other)]).await;
+    assert_eq!(a.status, 200);
 }

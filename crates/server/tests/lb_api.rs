@@ -6,7 +6,7 @@ mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use berth_model::elbv2::data_plane::{ConfigResponse, HealthAnswer};
+use berth_model::elbv2::data_plane::{ConfigResponse, HealthAnswer, Stickiness};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use support::{harness, with_last_changed, xml_value};
@@ -129,17 +129,15 @@ async fn serves_resolved_config_and_takes_health_reports() {
     let unknown = group.targets.iter().find(|t| t.id == "i-unknown").unwrap();
     assert_eq!(unknown.address, None);
 
-    assert_eq!(
-        group.stickiness_seconds, None,
-        "stickiness is off by default"
-    );
+    assert_eq!(group.stickiness, None, "stickiness is off by default");
 
     let again = config(&h, Some(answer.revision)).await;
     assert_eq!(again.revision, answer.revision);
     assert!(again.config.is_none(), "nothing changed");
 
-    // Duration-based stickiness reaches the data plane; application-cookie stickiness does not.
-    let stickiness = |kind: &'static str| {
+    // Stickiness reaches the data plane: by duration, or by the application's cookie once the
+    // group names one.
+    let stickiness = |kind: &'static str, cookie_name: &'static str| {
         let tg_arn = tg_arn.clone();
         let h = &h;
         async move {
@@ -156,14 +154,35 @@ async fn serves_resolved_config_and_takes_health_reports() {
                         "stickiness.lb_cookie.duration_seconds",
                     ),
                     ("Attributes.member.3.Value", "120"),
+                    (
+                        "Attributes.member.4.Key",
+                        "stickiness.app_cookie.cookie_name",
+                    ),
+                    ("Attributes.member.4.Value", cookie_name),
                 ],
             )
             .await;
-            config(h, None).await.config.unwrap().target_groups[0].stickiness_seconds
+            config(h, None).await.config.unwrap().target_groups[0]
+                .stickiness
+                .clone()
         }
     };
-    assert_eq!(stickiness("lb_cookie").await, Some(120));
-    assert_eq!(stickiness("app_cookie").await, None);
+    assert_eq!(
+        stickiness("lb_cookie", "").await,
+        Some(Stickiness::LbCookie { seconds: 120 })
+    );
+    assert_eq!(
+        stickiness("app_cookie", "").await,
+        None,
+        "no cookie to follow"
+    );
+    assert_eq!(
+        stickiness("app_cookie", "SESSIONID").await,
+        Some(Stickiness::AppCookie {
+            cookie_name: "SESSIONID".into(),
+            seconds: 86400
+        })
+    );
     let answer = config(&h, None).await;
 
     let report = |healthy: bool| {

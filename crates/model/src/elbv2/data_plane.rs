@@ -139,12 +139,23 @@ pub struct TargetGroupConfig {
     pub health_check: HealthCheckConfig,
     pub algorithm: Algorithm,
     pub slow_start_seconds: u32,
-    /// Duration-based stickiness (`stickiness.enabled`, type `lb_cookie`): how long the
-    /// `AWSALB` cookie holds a client to the target it was sent to; `None`: off.
+    /// How a client is held to the target it was sent to (`stickiness.*`); `None`: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stickiness_seconds: Option<u32>,
+    pub stickiness: Option<Stickiness>,
     pub deregistration_delay_seconds: u32,
     pub targets: Vec<TargetConfig>,
+}
+
+/// A target group's stickiness, from its `stickiness.*` attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum Stickiness {
+    /// `lb_cookie`: the load balancer's cookie holds the client for `seconds`.
+    LbCookie { seconds: u32 },
+    /// `app_cookie`: whenever the target sets the application's cookie `cookie_name`, the load
+    /// balancer's cookie holds the client for `seconds`.
+    #[serde(rename_all = "camelCase")]
+    AppCookie { cookie_name: String, seconds: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ use berth_model::elbv2::attributes::{self, IDLE_TIMEOUT, SLOW_START};
 use berth_model::elbv2::data_plane::{
     Algorithm, CONFIG_PATH, CertificateConfig, ConfigRequest, ConfigResponse, DataPlaneConfig,
     HEALTH_PATH, HOST_ADDRESS_ATTRIBUTE, HealthAnswer, HealthCheckConfig, HealthReports,
-    ListenerConfig, LoadBalancerConfig, RuleConfig, TargetConfig, TargetGroupConfig,
+    ListenerConfig, LoadBalancerConfig, RuleConfig, Stickiness, TargetConfig, TargetGroupConfig,
 };
 use berth_model::elbv2::{
     Listener, LoadBalancer, LoadBalancerState, RegisteredTarget, Rule, TargetGroup, TargetHealth,
@@ -47,17 +47,27 @@ fn seconds_attribute(set: &BTreeMap<String, String>, specs: &[attributes::Spec],
     attributes::value(specs, set, key).parse().unwrap_or(0)
 }
 
-/// How long the load balancer's cookie keeps a client on its target, when the group has
-/// duration-based stickiness on (application-cookie stickiness is not served).
-fn lb_cookie_seconds(set: &BTreeMap<String, String>) -> Option<u32> {
+/// The group's stickiness, when its attributes turn it on. Application-based stickiness needs
+/// the application's cookie name; without one there is nothing to follow.
+fn stickiness(set: &BTreeMap<String, String>) -> Option<Stickiness> {
     let value = |key| attributes::value(attributes::TARGET_GROUP, set, key);
-    (value("stickiness.enabled") == "true" && value("stickiness.type") == "lb_cookie").then(|| {
-        seconds_attribute(
-            set,
-            attributes::TARGET_GROUP,
-            "stickiness.lb_cookie.duration_seconds",
-        )
-    })
+    let seconds = |key| seconds_attribute(set, attributes::TARGET_GROUP, key);
+    if value("stickiness.enabled") != "true" {
+        return None;
+    }
+    match value("stickiness.type") {
+        "lb_cookie" => Some(Stickiness::LbCookie {
+            seconds: seconds("stickiness.lb_cookie.duration_seconds"),
+        }),
+        "app_cookie" => {
+            let cookie_name = value("stickiness.app_cookie.cookie_name").to_owned();
+            (!cookie_name.is_empty()).then(|| Stickiness::AppCookie {
+                cookie_name,
+                seconds: seconds("stickiness.app_cookie.duration_seconds"),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// The region's configuration as the data plane serves it.
@@ -200,7 +210,7 @@ fn target_group_config(
         },
         algorithm,
         slow_start_seconds: seconds_attribute(&tg.attributes, attributes::TARGET_GROUP, SLOW_START),
-        stickiness_seconds: lb_cookie_seconds(&tg.attributes),
+        stickiness: stickiness(&tg.attributes),
         deregistration_delay_seconds: tg.deregistration_delay_seconds(),
         arn: tg.arn,
         name: tg.name,
