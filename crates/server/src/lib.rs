@@ -148,7 +148,7 @@ impl App {
             secrets_key: Arc::new(secrets_key),
             tls,
         };
-        secretsmanager::check_key(&app);
+        warn_of_foreign_seals(&app);
         Ok((app, root))
     }
 
@@ -162,6 +162,22 @@ impl App {
             .route("/v2/{*path}", any(registry::serve))
             .fallback(front_door::not_found)
             .with_state(self.clone())
+    }
+}
+
+/// Warns when stored secret values (Secrets Manager's, Parameter Store's SecureStrings) were
+/// sealed with another key than this server's: servers that share a store must share the file.
+fn warn_of_foreign_seals(app: &App) {
+    let mine = app.secrets_key.fingerprint();
+    let foreign =
+        secretsmanager::sealed_with_other_keys(app, mine) + ssm::sealed_with_other_keys(app, mine);
+    if foreign > 0 {
+        tracing::warn!(
+            versions = foreign,
+            key = mine,
+            "stored secret values were encrypted with another key than this server's {}: servers that share a store must share that file",
+            seal::KEY_FILE
+        );
     }
 }
 

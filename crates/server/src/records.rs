@@ -376,6 +376,10 @@ pub mod keys {
             name.replace('/', "%2F")
         )
     }
+    /// Every region's parameters.
+    pub fn all_parameters() -> String {
+        "/ssm/".to_string()
+    }
     pub fn parameters(region: &str) -> String {
         format!("/ssm/{region}/parameters/")
     }

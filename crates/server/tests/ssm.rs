@@ -662,3 +662,27 @@ async fn tags_and_deletion() {
     // A name made again starts at version 1.
     assert_eq!(put(&h, "/app/a", "again").await, 1);
 }
+
+/// A SecureString sealed under another server's key is counted, so that the server can warn
+/// that servers sharing a store must share `secrets.key`; plain Strings are not.
+#[tokio::test]
+async fn secure_strings_sealed_with_another_key_are_counted() {
+    let h = harness().await;
+    put(&h, "/plain", "visible").await;
+    ok(
+        &h,
+        "PutParameter",
+        json!({"Name": "/sealed", "Value": "hidden", "Type": "SecureString"}),
+    )
+    .await;
+    let mine = h.app.secrets_key.fingerprint().to_owned();
+    assert_eq!(berth_server::ssm::sealed_with_other_keys(&h.app, &mine), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let other =
+        berth_server::seal::SecretsKey::open_or_create(&dir.path().join("other.key")).unwrap();
+    assert_ne!(other.fingerprint(), mine);
+    assert_eq!(
+        berth_server::ssm::sealed_with_other_keys(&h.app, other.fingerprint()),
+        1
+    );
+}

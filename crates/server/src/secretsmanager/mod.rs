@@ -25,7 +25,7 @@ pub mod list;
 
 use crate::db::{Db, Versioned, Writes};
 use crate::records::keys;
-use crate::seal::{self, SealError, Sealed};
+use crate::seal::{SealError, Sealed};
 use crate::{App, Ctx};
 use base64::Engine;
 use berth_api::secretsmanager::*;
@@ -604,22 +604,14 @@ pub async fn purge(app: &App) -> Result<usize, ApiError> {
         .await
 }
 
-/// Warns when stored secret values were sealed with a key other than this server's.
-pub fn check_key(app: &App) {
-    let mine = app.secrets_key.fingerprint();
+/// How many stored secret versions were sealed with another key than `mine`.
+pub fn sealed_with_other_keys(app: &App, mine: &str) -> usize {
     let mut foreign = 0usize;
     app.db.scan::<SecretRecord>(&keys::all_secrets(), |_, s| {
         foreign += s.versions.iter().filter(|v| v.value.key != mine).count();
         true
     });
-    if foreign > 0 {
-        tracing::warn!(
-            versions = foreign,
-            key = mine,
-            "stored secret values were encrypted with another key than this server's {}: servers that share a store must share that file",
-            seal::KEY_FILE
-        );
-    }
+    foreign
 }
 
 /// Runs the Secrets Manager operation `op` with the JSON `body`.

@@ -678,6 +678,21 @@ fn list_tags(app: &App, ctx: &Ctx, input: ListTagsForResourceRequest) -> Result<
     })
 }
 
+/// How many stored SecureString versions were sealed with another key than `mine`.
+pub fn sealed_with_other_keys(app: &App, mine: &str) -> usize {
+    let mut foreign = 0usize;
+    app.db
+        .scan::<ParameterRecord>(&keys::all_parameters(), |_, p| {
+            foreign += p
+                .versions
+                .iter()
+                .filter(|v| matches!(&v.value, StoredValue::Sealed(s) if s.key != mine))
+                .count();
+            true
+        });
+    foreign
+}
+
 /// Runs the Parameter Store operation `op` with the JSON `body`.
 pub async fn dispatch(app: App, ctx: Ctx, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let (app, ctx) = (&app, &ctx);
