@@ -1065,12 +1065,13 @@ fn stickiness_cookie(answer: &Answer) -> String {
     cookie.split(';').next().unwrap().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stickiness_keeps_a_client_on_its_target_while_it_is_healthy() {
+/// Backends `one` and `two` in group `web` with `stickiness`, behind a listener on the port
+/// returned, both healthy.
+async fn sticky_pair(stickiness: Stickiness) -> (Backend, Backend, u16, Plane) {
     let (one, two) = (Backend::start("one").await, Backend::start("two").await);
     let port = free_port();
     let mut web = group("web", &[one.port, two.port]);
-    web.stickiness = Some(Stickiness::LbCookie { seconds: 60 });
+    web.stickiness = Some(stickiness);
     let plane = Plane::start(config(
         port,
         vec![default_rule(forward_to(&[("web", 1)]))],
@@ -1081,6 +1082,12 @@ async fn stickiness_keeps_a_client_on_its_target_while_it_is_healthy() {
             .wait_health("web", p, Health::Healthy, Duration::from_secs(3))
             .await;
     }
+    (one, two, port, plane)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stickiness_keeps_a_client_on_its_target_while_it_is_healthy() {
+    let (_one, two, port, plane) = sticky_pair(Stickiness::LbCookie { seconds: 60 }).await;
     let client = client(false);
     // Without a cookie: round robin, each answer naming its target.
     let (first, second) = (get(port, "/").await, get(port, "/").await);
@@ -1128,23 +1135,11 @@ fn cookies_set(answer: &Answer, prefix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn application_cookie_stickiness_follows_the_targets_own_cookie() {
-    let (one, two) = (Backend::start("one").await, Backend::start("two").await);
-    let port = free_port();
-    let mut web = group("web", &[one.port, two.port]);
-    web.stickiness = Some(Stickiness::AppCookie {
+    let (_one, _two, port, _plane) = sticky_pair(Stickiness::AppCookie {
         cookie_name: "SESSION".into(),
         seconds: 90,
-    });
-    let plane = Plane::start(config(
-        port,
-        vec![default_rule(forward_to(&[("web", 1)]))],
-        vec![web],
-    ));
-    for p in [one.port, two.port] {
-        plane
-            .wait_health("web", p, Health::Healthy, Duration::from_secs(3))
-            .await;
-    }
+    })
+    .await;
     // An answer that does not set the application's cookie sets none of the balancer's.
     let plain = get(port, "/").await;
     assert_eq!(plain.status, 200);
