@@ -183,26 +183,33 @@ impl Tallies {
     /// The task groups on an instance with their counts.
     pub fn groups_on(&self, instance_arn: &str) -> Vec<(String, Tally)> {
         let mut out = Vec::new();
-        self.visit_groups_on(instance_arn, |group, t| out.push((group.to_string(), t)));
+        self.visit_instance(instance_arn, |group, t| out.push((group.to_string(), t)));
         out
     }
 
-    /// Visits the task groups on an instance with their counts, in name order.
-    pub fn visit_groups_on<'a>(
+    /// An instance's own counter, visiting its task groups with their counts (in name order)
+    /// on the way: one walk over the counters, which keep an instance's groups right after it.
+    pub fn visit_instance<'a>(
         &'a self,
         instance_arn: &str,
-        mut visit: impl FnMut(&'a str, Tally),
-    ) {
+        mut visit_group: impl FnMut(&'a str, Tally),
+    ) -> Tally {
         use std::ops::Bound;
-        let prefix = format!("{instance_arn}{GROUP_MARK}");
-        let from = (Bound::Included(prefix.as_str()), Bound::Unbounded);
+        let from = (Bound::Included(instance_arn), Bound::Unbounded);
+        let mut own = Tally::default();
         for (name, t) in self
             .counters
             .range::<str, _>(from)
-            .take_while(|(k, _)| k.starts_with(&prefix))
+            .take_while(|(k, _)| k.starts_with(instance_arn))
         {
-            visit(&name[prefix.len()..], *t);
+            let rest = &name[instance_arn.len()..];
+            if rest.is_empty() {
+                own = *t;
+            } else if let Some(group) = rest.strip_prefix(GROUP_MARK) {
+                visit_group(group, *t);
+            }
         }
+        own
     }
 
     /// Adds every counter of `other` (a delta) to these.
@@ -295,6 +302,23 @@ mod tests {
             ]
         );
         assert!(t.groups_on("arn:i/2").is_empty());
+        // An instance whose ARN extends another's is not counted with it.
+        let Record::Task(mut longer) = task(TaskStatus::Running, "arn:i/10") else {
+            unreachable!()
+        };
+        longer.group = Some("service:web".to_string());
+        t.replace("/ecs/r/tasks/c/4", None, Some(&Record::Task(longer)));
+        let mut seen = Vec::new();
+        let own = t.visit_instance("arn:i/1", |g, c| seen.push((g.to_string(), c.running)));
+        assert_eq!(own.running, 3);
+        assert_eq!(
+            seen,
+            [
+                ("family:job".to_string(), 1),
+                ("service:web".to_string(), 2)
+            ]
+        );
+        assert_eq!(t.visit_instance("arn:i/10", |_, _| {}).running, 1);
         let mut total = Tallies::default();
         total.merge(&t);
         total.merge(&t);

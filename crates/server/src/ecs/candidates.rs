@@ -68,17 +68,15 @@ impl Load<&str> {
         arn: &str,
         into: &mut Load<&'t str>,
     ) {
-        let mut tally = tallies.get(arn);
         into.groups.clear();
         let mut count =
             |group: &'t str, t: Tally| match into.groups.iter_mut().find(|g| g.0 == group) {
                 Some(g) => g.1 += t.running + t.pending,
                 None => into.groups.push((group, t.running + t.pending)),
             };
-        tallies.visit_groups_on(arn, &mut count);
+        let mut tally = tallies.visit_instance(arn, &mut count);
         if let Some(overlay) = overlay {
-            tally.add(overlay.get(arn), 1);
-            overlay.visit_groups_on(arn, &mut count);
+            tally.add(overlay.visit_instance(arn, &mut count), 1);
             into.groups.sort_unstable_by_key(|g| g.0);
         }
         into.groups.retain(|g| g.1 > 0);
