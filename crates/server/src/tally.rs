@@ -155,6 +155,28 @@ pub fn started_by(tasks_prefix: &str, kind: &str, started_by: &str) -> String {
     format!("{tasks_prefix}{STARTED_BY_MARK}{kind}:{started_by}")
 }
 
+/// Some instances' counters, as [`Tallies::instances`] reads them.
+pub struct InstanceCounters<'a> {
+    own: Vec<Tally>,
+    /// Every instance's groups, one instance after the other.
+    groups: Vec<(&'a str, Tally)>,
+    /// Where each instance's groups end in `groups`.
+    ends: Vec<usize>,
+}
+
+impl<'a> InstanceCounters<'a> {
+    fn close(&mut self, own: Tally) {
+        self.own.push(own);
+        self.ends.push(self.groups.len());
+    }
+
+    /// The `n`th instance's own counter and its groups' counters, in name order.
+    pub fn of(&self, n: usize) -> (Tally, &[(&'a str, Tally)]) {
+        let start = if n == 0 { 0 } else { self.ends[n - 1] };
+        (self.own[n], &self.groups[start..self.ends[n]])
+    }
+}
+
 /// All counters.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Tallies {
@@ -210,6 +232,56 @@ impl Tallies {
             }
         }
         own
+    }
+
+    /// The counters of the instances `arns`, in their order. When the ARNs ascend (as a
+    /// cluster's instances are listed), one walk over the counters reads them all: an instance's
+    /// counters sit together, and a cluster's instances side by side; otherwise each is looked
+    /// up by itself.
+    pub fn instances<'a>(&'a self, arns: &[&str]) -> InstanceCounters<'a> {
+        let mut out = InstanceCounters {
+            own: Vec::with_capacity(arns.len()),
+            groups: Vec::new(),
+            ends: Vec::with_capacity(arns.len()),
+        };
+        if !arns.windows(2).all(|w| w[0] < w[1]) {
+            for arn in arns {
+                let own = self.visit_instance(arn, |g, t| out.groups.push((g, t)));
+                out.close(own);
+            }
+            return out;
+        }
+        use std::ops::Bound;
+        let Some(first) = arns.first() else {
+            return out;
+        };
+        let mut counters = self
+            .counters
+            .range::<str, _>((Bound::Included(*first), Bound::Unbounded))
+            .peekable();
+        for arn in arns {
+            let mut own = Tally::default();
+            while let Some((name, t)) = counters.peek() {
+                if name.as_str() < *arn {
+                    counters.next();
+                    continue;
+                }
+                let Some(rest) = name.strip_prefix(*arn) else {
+                    break;
+                };
+                if rest.is_empty() {
+                    own = **t;
+                } else if let Some(group) = rest.strip_prefix(GROUP_MARK) {
+                    out.groups.push((group, **t));
+                } else {
+                    // Another instance whose ARN extends this one's.
+                    break;
+                }
+                counters.next();
+            }
+            out.close(own);
+        }
+        out
     }
 
     /// Adds every counter of `other` (a delta) to these.
@@ -319,6 +391,26 @@ mod tests {
             ]
         );
         assert_eq!(t.visit_instance("arn:i/10", |_, _| {}).running, 1);
+
+        // Read together, in ascending order (one walk) or not (one lookup each), alike.
+        let walked = t.instances(&["arn:i/0", "arn:i/1", "arn:i/10", "arn:i/2"]);
+        let looked_up = t.instances(&["arn:i/2", "arn:i/10", "arn:i/1", "arn:i/0"]);
+        fn running<'a>(c: &InstanceCounters<'a>, n: usize) -> (i64, Vec<(&'a str, i64)>) {
+            let (own, groups) = c.of(n);
+            (
+                own.running,
+                groups.iter().map(|(g, t)| (*g, t.running)).collect(),
+            )
+        }
+        let one = (3, vec![("family:job", 1), ("service:web", 2)]);
+        let ten = (1, vec![("service:web", 1)]);
+        assert_eq!(running(&walked, 0), (0, vec![]));
+        assert_eq!(running(&walked, 1), one);
+        assert_eq!(running(&walked, 2), ten);
+        assert_eq!(running(&walked, 3), (0, vec![]));
+        assert_eq!(running(&looked_up, 2), one);
+        assert_eq!(running(&looked_up, 1), ten);
+        assert_eq!(t.instances(&[]).own.len(), 0);
         let mut total = Tallies::default();
         total.merge(&t);
         total.merge(&t);

@@ -61,9 +61,10 @@ struct Load<S = String> {
 }
 
 impl Load<&str> {
-    /// The instance's counts in the view's `tallies` with the overlay's changes added.
+    /// The instance's counts: the view's (`own` and `groups`, from its tallies) with the
+    /// overlay's changes added.
     fn read<'t>(
-        tallies: &'t Tallies,
+        (own, groups): (Tally, &[(&'t str, Tally)]),
         overlay: Option<&'t Tallies>,
         arn: &str,
         into: &mut Load<&'t str>,
@@ -74,7 +75,10 @@ impl Load<&str> {
                 Some(g) => g.1 += t.running + t.pending,
                 None => into.groups.push((group, t.running + t.pending)),
             };
-        let mut tally = tallies.visit_instance(arn, &mut count);
+        for (group, t) in groups {
+            count(group, *t);
+        }
+        let mut tally = own;
         if let Some(overlay) = overlay {
             tally.add(overlay.visit_instance(arn, &mut count), 1);
             into.groups.sort_unstable_by_key(|g| g.0);
@@ -111,11 +115,16 @@ impl Load<&str> {
 pub fn candidates(db: &Db, instances: &[Instance]) -> Result<Candidates, ApiError> {
     let memo = db.memo();
     db.read_tallies(|tallies, overlay| {
+        let arns: Vec<&str> = instances
+            .iter()
+            .map(|i| i.value.container_instance_arn.as_str())
+            .collect();
+        let counters = tallies.instances(&arns);
         let mut load = Load::default();
         let mut out = Vec::with_capacity(instances.len());
-        for i in instances {
+        for (n, i) in instances.iter().enumerate() {
             let arn = &i.value.container_instance_arn;
-            Load::read(tallies, overlay, arn, &mut load);
+            Load::read(counters.of(n), overlay, arn, &mut load);
             let built = memo.get_or_derive(
                 &i.key,
                 i.revision,
@@ -307,10 +316,11 @@ mod tests {
         overlay.replace("/t/3", None, Some(&batch));
 
         let mut load = Load::default();
-        Load::read(&view, None, ARN, &mut load);
+        let counters = view.instances(&[ARN]);
+        Load::read(counters.of(0), None, ARN, &mut load);
         assert_eq!((load.running, load.pending), (1, 1));
         assert_eq!(load.groups, [("service:web", 2)]);
-        Load::read(&view, Some(&overlay), ARN, &mut load);
+        Load::read(counters.of(0), Some(&overlay), ARN, &mut load);
         assert_eq!((load.running, load.pending), (0, 2));
         assert_eq!(load.groups, [("family:batch", 1), ("service:web", 1)]);
         assert!(load.matches(&load.owned()));
