@@ -10,7 +10,7 @@
 
 use super::instances::instance_subject;
 use crate::db::{Db, Shared, Versioned};
-use crate::tally::{Tallies, Tally};
+use crate::tally::Tally;
 use berth_api::ApiError;
 use berth_model::container_instance::ContainerInstance;
 use berth_scheduler::Candidate;
@@ -61,12 +61,11 @@ struct Load<S = String> {
 }
 
 impl Load<&str> {
-    /// The instance's counts: the view's (`own` and `groups`, from its tallies) with the
-    /// overlay's changes added.
+    /// The instance's counts: the view's (its own counter and its groups', from the tallies)
+    /// with the overlay's changes (the same, from the overlay's tallies) added.
     fn read<'t>(
         (own, groups): (Tally, &[(&'t str, Tally)]),
-        overlay: Option<&'t Tallies>,
-        arn: &str,
+        overlay: Option<(Tally, &[(&'t str, Tally)])>,
         into: &mut Load<&'t str>,
     ) {
         into.groups.clear();
@@ -79,8 +78,11 @@ impl Load<&str> {
             count(group, *t);
         }
         let mut tally = own;
-        if let Some(overlay) = overlay {
-            tally.add(overlay.visit_instance(arn, &mut count), 1);
+        if let Some((changed, groups)) = overlay {
+            tally.add(changed, 1);
+            for (group, t) in groups {
+                count(group, *t);
+            }
             into.groups.sort_unstable_by_key(|g| g.0);
         }
         into.groups.retain(|g| g.1 > 0);
@@ -120,11 +122,11 @@ pub fn candidates(db: &Db, instances: &[Instance]) -> Result<Candidates, ApiErro
             .map(|i| i.value.container_instance_arn.as_str())
             .collect();
         let counters = tallies.instances(&arns);
+        let changes = overlay.map(|o| o.instances(&arns));
         let mut load = Load::default();
         let mut out = Vec::with_capacity(instances.len());
         for (n, i) in instances.iter().enumerate() {
-            let arn = &i.value.container_instance_arn;
-            Load::read(counters.of(n), overlay, arn, &mut load);
+            Load::read(counters.of(n), changes.as_ref().map(|c| c.of(n)), &mut load);
             let built = memo.get_or_derive(
                 &i.key,
                 i.revision,
@@ -183,6 +185,7 @@ mod tests {
     use super::*;
     use crate::db::Writes;
     use crate::records::keys;
+    use crate::tally::Tallies;
     use berth_model::task::{Task, TaskStatus};
     use berth_store::sqlite::SqliteStore;
     use serde_json::json;
@@ -317,10 +320,11 @@ mod tests {
 
         let mut load = Load::default();
         let counters = view.instances(&[ARN]);
-        Load::read(counters.of(0), None, ARN, &mut load);
+        Load::read(counters.of(0), None, &mut load);
         assert_eq!((load.running, load.pending), (1, 1));
         assert_eq!(load.groups, [("service:web", 2)]);
-        Load::read(counters.of(0), Some(&overlay), ARN, &mut load);
+        let changes = overlay.instances(&[ARN]);
+        Load::read(counters.of(0), Some(changes.of(0)), &mut load);
         assert_eq!((load.running, load.pending), (0, 2));
         assert_eq!(load.groups, [("family:batch", 1), ("service:web", 1)]);
         assert!(load.matches(&load.owned()));
