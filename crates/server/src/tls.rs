@@ -126,7 +126,6 @@ fn subject_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
     }
     names.extend(extra.iter().cloned());
     names.retain(|n| !n.is_empty());
-    names.dedup();
     names.sort();
     names.dedup();
     names

@@ -21,6 +21,17 @@ pub fn page_size(max_results: Option<i32>, max: usize) -> Result<usize, ApiError
 
 /// Decodes a `nextToken` into the key to continue after.
 pub fn after_key(next_token: Option<&str>) -> Result<Option<String>, ApiError> {
+    after_key_or(next_token, || {
+        ApiError::invalid_parameter("nextToken is not a token that a previous call returned")
+    })
+}
+
+/// Decodes a token of any service's listing into the key to continue after; a token no call
+/// returned is refused with the service's own error, `refused()`.
+pub fn after_key_or(
+    next_token: Option<&str>,
+    refused: impl FnOnce() -> ApiError,
+) -> Result<Option<String>, ApiError> {
     let Some(token) = next_token else {
         return Ok(None);
     };
@@ -28,9 +39,7 @@ pub fn after_key(next_token: Option<&str>) -> Result<Option<String>, ApiError> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .map(Some)
-        .ok_or_else(|| {
-            ApiError::invalid_parameter("nextToken is not a token that a previous call returned")
-        })
+        .ok_or_else(refused)
 }
 
 /// Takes up to `size` items in key order after `after`, and the token for the rest.

@@ -7,7 +7,7 @@
 //! secret that stays put.
 
 use super::SecretRecord;
-use crate::ecs::paging::paginate_ordered;
+use crate::ecs::paging::{after_key_or, paginate_ordered};
 use crate::records::keys;
 use crate::{App, Ctx};
 use berth_api::secretsmanager::{Filter, ListSecretsRequest, ListSecretsResponse, SecretListEntry};
@@ -122,19 +122,9 @@ pub fn list(app: &App, ctx: &Ctx, input: ListSecretsRequest) -> Result<Vec<u8>, 
         .iter()
         .map(Matcher::parse)
         .collect::<Result<Vec<_>, _>>()?;
-    let after = match &input.next_token {
-        None => None,
-        Some(t) => Some(
-            hex::decode(t)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    ApiError::sm_invalid_next_token(
-                        "NextToken: not a token a previous ListSecrets returned",
-                    )
-                })?,
-        ),
-    };
+    let after = after_key_or(input.next_token.as_deref(), || {
+        ApiError::sm_invalid_next_token("NextToken: not a token a previous ListSecrets returned")
+    })?;
     let with_deleted = input.include_planned_deletion == Some(true);
     let mut all: Vec<(String, SecretRecord)> = app
         .db

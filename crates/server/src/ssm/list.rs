@@ -7,6 +7,7 @@
 
 use super::filters::{Filters, Operation, in_path, normalize_path};
 use super::{ParameterRecord, arn, lookup, metadata, parameter_out, value_of};
+use crate::ecs::paging::after_key_or;
 use crate::records::keys;
 use crate::{App, Ctx};
 use berth_api::ssm::{
@@ -17,18 +18,9 @@ use berth_api::{ApiError, json};
 
 /// The key a `NextToken` continues after.
 fn after_token(token: Option<&str>) -> Result<Option<String>, ApiError> {
-    token
-        .map(|t| {
-            hex::decode(t)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    ApiError::ssm_invalid_next_token(
-                        "NextToken: not a token a previous call returned",
-                    )
-                })
-        })
-        .transpose()
+    after_key_or(token, || {
+        ApiError::ssm_invalid_next_token("NextToken: not a token a previous call returned")
+    })
 }
 
 /// Up to `size` items that `item` makes of the region's parameters under `prefix`, in key
