@@ -7,10 +7,10 @@
 //! it runs again if another writer beat it, so read-modify-write handlers never lose an update.
 
 use crate::applier::{Applier, Pending, PlannedWrites, Uncommitted, pending_revision};
-use crate::memo::Memo;
+use crate::fleets::Fleets;
 use crate::records::{Kind, Record};
 use crate::tally::{Tallies, Tally};
-use crate::view::View;
+use crate::view::{Snapshot, View};
 use berth_api::ApiError;
 use berth_store::Store;
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ pub struct Shared<T> {
 }
 
 impl<T: Kind> Shared<T> {
-    fn new(record: &Arc<Record>) -> Option<Self> {
+    pub(crate) fn new(record: &Arc<Record>) -> Option<Self> {
         T::peel(record)?;
         Some(Shared {
             record: record.clone(),
@@ -203,9 +203,33 @@ impl Db {
         self.view.read_tallies(|tallies| read(tallies, overlay))
     }
 
-    /// Values derived from records (see [`crate::memo`]).
-    pub fn memo(&self) -> &Memo {
-        self.view.memo()
+    /// Runs `read` on the view as of one moment (the overlay's writes are not in it), with the
+    /// values kept for clusters' instances (see [`crate::fleets`]).
+    pub fn with_fleets<R>(&self, read: impl FnOnce(Snapshot<'_>, &mut Fleets) -> R) -> R {
+        self.view.with_fleets(read)
+    }
+
+    /// Visits each key the overlay writes under `prefix` with the record it has in the view and
+    /// the one it will have (None: absent); nothing outside a plan.
+    pub fn visit_pending(
+        &self,
+        prefix: &str,
+        mut visit: impl FnMut(&str, Option<&Record>, Option<&Record>),
+    ) {
+        let Some(overlay) = &self.overlay else {
+            return;
+        };
+        let from = (
+            std::ops::Bound::Included(prefix),
+            std::ops::Bound::Unbounded,
+        );
+        for (key, p) in overlay.writes.range::<str, _>(from) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let committed = self.view.get(key).map(|e| e.record);
+            visit(key, committed.as_deref(), p.record.as_deref());
+        }
     }
 
     /// Every record of kind `T` under `prefix`, in key order.

@@ -20,7 +20,7 @@
 
 use crate::clock::new_id;
 use crate::db::{Db, Versioned, Writes};
-use crate::ecs::candidates::candidates;
+use crate::ecs::candidates::cluster_candidates;
 use crate::ecs::services::group_of;
 use crate::ecs::task_definitions::parse_reference;
 use crate::ecs::tasks::{Targets, TaskParams, plan_tasks, request_stop};
@@ -440,12 +440,8 @@ fn eligible_instances(
     cluster: &str,
     service: &Service,
 ) -> Result<i32, ApiError> {
-    let instances: Vec<_> = db
-        .list_shared::<ContainerInstance>(&keys::instances(&ctx.region, cluster))
-        .into_iter()
-        .filter(|i| i.value.status == ContainerInstanceStatus::Active)
-        .collect();
-    let candidates = candidates(db, &instances)?;
+    let mut candidates = cluster_candidates(db, &ctx.region, cluster)?;
+    candidates.retain(|i| i.status == ContainerInstanceStatus::Active);
     let candidates = candidates.all();
     // Without its task definition no task can start (the service says so); the instances count
     // as they did, so that the tasks already running stay.

@@ -11,7 +11,7 @@
 //! watches again from there; while the store does not answer, it tries again with a growing
 //! pause. It stops following only when the store is closed or the view dropped.
 
-use crate::memo::Memo;
+use crate::fleets::Fleets;
 use crate::records::Record;
 use crate::tally::{Tallies, Tally};
 use crate::work_signals::{WorkSignals, changed_work};
@@ -19,7 +19,7 @@ use berth_store::{RangeRequest, Store, StoreError, WatchEvent};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -47,6 +47,9 @@ struct State {
     touched: Vec<String>,
     /// The pages of the load this state started from, until the watch has passed them.
     loaded: Pages,
+    /// Values derived from clusters' instances, and which instances changed since (readers
+    /// update them under the read lock, so they have a lock of their own).
+    fleets: Mutex<Fleets>,
 }
 
 impl State {
@@ -54,6 +57,8 @@ impl State {
         let old = self.entries.get(&key).map(|e| e.record.clone());
         self.tallies
             .replace(&key, old.as_deref(), Some(&entry.record));
+        self.fleets_mut()
+            .note(&key, old.as_deref(), Some(&entry.record));
         if let Some(instance) = changed_work(old.as_deref(), Some(&entry.record)) {
             self.touched.push(instance.to_owned());
         }
@@ -63,7 +68,12 @@ impl State {
     fn remove(&mut self, key: &str) {
         if let Some(old) = self.entries.remove(key) {
             self.tallies.replace(key, Some(&old.record), None);
+            self.fleets_mut().note(key, Some(&old.record), None);
         }
+    }
+
+    fn fleets_mut(&mut self) -> &mut Fleets {
+        self.fleets.get_mut().expect("fleets lock poisoned")
     }
 
     /// Whether the state already holds the write of `key` at `revision`.
@@ -221,8 +231,6 @@ async fn reload(view: &Weak<View>, store: &Weak<dyn Store>) -> Option<Events> {
 
 pub struct View {
     state: RwLock<State>,
-    /// Values derived from the entries (see [`crate::memo`]).
-    memo: Memo,
     revision_tx: watch::Sender<i64>,
     signals: WorkSignals,
 }
@@ -235,7 +243,6 @@ impl View {
         let (revision_tx, _) = watch::channel(state.revision);
         let view = Arc::new(View {
             state: RwLock::new(state),
-            memo: Memo::default(),
             revision_tx,
             signals: WorkSignals::default(),
         });
@@ -254,7 +261,6 @@ impl View {
         let revision = fresh.revision;
         let mut state = self.state.write().expect("view lock poisoned");
         *state = fresh;
-        self.memo.clear();
         drop(state);
         self.publish(revision);
         self.signals.notify_all();
@@ -280,7 +286,6 @@ impl View {
             }
             WatchEvent::Delete { key, .. } => {
                 state.remove(&key);
-                self.memo.forget(&key);
             }
         }
         state.revision = state.revision.max(revision);
@@ -345,9 +350,12 @@ impl View {
         read(&self.state.read().expect("view lock poisoned").tallies)
     }
 
-    /// Values derived from the entries, forgotten with them.
-    pub fn memo(&self) -> &Memo {
-        &self.memo
+    /// Runs `read` on the entries and counters, held still while it runs, with the values
+    /// kept for clusters' instances (see [`crate::fleets`]) to take and keep again.
+    pub fn with_fleets<R>(&self, read: impl FnOnce(Snapshot<'_>, &mut Fleets) -> R) -> R {
+        let state = self.state.read().expect("view lock poisoned");
+        let mut fleets = state.fleets.lock().expect("fleets lock poisoned");
+        read(Snapshot(&state), &mut fleets)
     }
 
     /// The task groups on an instance with their counts (see [`crate::tally`]).
@@ -389,6 +397,33 @@ impl View {
                 break;
             }
         }
+    }
+}
+
+/// The entries and counters as of one moment, for [`View::with_fleets`].
+#[derive(Clone, Copy)]
+pub struct Snapshot<'a>(&'a State);
+
+impl<'a> Snapshot<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a Entry> {
+        self.0.entries.get(key)
+    }
+
+    /// Visits the entries under `prefix` in key order.
+    pub fn scan(&self, prefix: &str, mut visit: impl FnMut(&'a str, &'a Entry)) {
+        for (k, e) in self.0.entries.range::<str, _>((
+            std::ops::Bound::Included(prefix),
+            std::ops::Bound::Unbounded,
+        )) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            visit(k, e);
+        }
+    }
+
+    pub fn tallies(&self) -> &'a Tallies {
+        &self.0.tallies
     }
 }
 

@@ -212,7 +212,6 @@ fn events_a_page_already_holds_are_not_applied_again() {
     };
     let view = View {
         state: RwLock::new(state),
-        memo: Default::default(),
         revision_tx: watch::channel(10).0,
         signals: WorkSignals::default(),
     };

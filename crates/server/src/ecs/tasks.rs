@@ -6,7 +6,7 @@
 //! task STOPPED. Until the agent channel exists, a task that no agent has started yet (still
 //! PENDING) stops at once when asked to.
 
-use super::candidates::{Instance, candidates};
+use super::candidates::{Instance, candidates_of, cluster_candidates};
 use super::instances::find as find_instance;
 use super::paging::{after_key, page_size, paginate};
 use super::resolve::{active_cluster, existing_active_cluster, resource_id};
@@ -207,22 +207,19 @@ pub fn plan_tasks(
     };
     let mut writes = Writes::new();
     let mut failures = Vec::new();
-    let (instances, named): (Vec<Instance>, Option<Vec<usize>>) = match targets {
+    let (candidates, named) = match targets {
         Targets::Anywhere => {
-            let all = db.list_shared::<ContainerInstance>(&keys::instances(&ctx.region, cluster));
+            let mut all = cluster_candidates(db, &ctx.region, cluster)?;
             if all
-                .iter()
+                .instances()
                 .all(|i| i.value.status == ContainerInstanceStatus::Inactive)
             {
                 return Err(ApiError::invalid_parameter(
                     "No Container Instances were found in your cluster.",
                 ));
             }
-            let active = all
-                .into_iter()
-                .filter(|i| i.value.status.accepts_new_tasks())
-                .collect();
-            (active, None)
+            all.retain(|i| i.status.accepts_new_tasks());
+            (all, None)
         }
         Targets::Named(ids) => {
             let mut found: Vec<Instance> = Vec::new();
@@ -253,16 +250,15 @@ pub fn plan_tasks(
                     )),
                 }
             }
-            (found, Some(indexes))
+            (candidates_of(db, found)?, Some(indexes))
         }
     };
-    let candidates = candidates(db, &instances)?;
     let plan = match &named {
         None => place(&candidates.all(), &request, count),
         Some(indexes) => place_on(&candidates.all(), &request, indexes),
     };
     let mut tasks = Vec::new();
-    let mut touched = vec![false; instances.len()];
+    let mut touched = vec![false; candidates.len()];
     let mut fail = |failure: Failure| {
         if !failures
             .iter()
@@ -278,7 +274,7 @@ pub fn plan_tasks(
                 tasks.push(new_task(
                     ctx,
                     cluster,
-                    &instances[*i].value,
+                    &candidates.instance(*i).value,
                     definition,
                     params,
                     &demand,
@@ -297,7 +293,7 @@ pub fn plan_tasks(
             }
         }
     }
-    for (i, instance) in instances.iter().enumerate() {
+    for (i, instance) in candidates.instances().enumerate() {
         if touched[i] {
             let mut updated = ContainerInstance::clone(&instance.value);
             updated.remaining_resources = plan.remaining[i].to_wire();
