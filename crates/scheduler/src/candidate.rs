@@ -1,9 +1,14 @@
 //! What the scheduler knows about one container instance, and how the cluster query language's
 //! subjects read it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use berth_model::container_instance::Resources;
+
+/// An instance's attributes, name to value (`None`: set without a value). Placement looks a
+/// few names up in every candidate on every call, and the names share long prefixes
+/// (`com.amazonaws.ecs.capability.…`), so they are hashed rather than compared in order.
+pub type Attributes = HashMap<String, Option<String>, rustc_hash::FxBuildHasher>;
 
 /// A container instance that may take tasks, as the caller saw it in one snapshot.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -17,7 +22,7 @@ pub struct Candidate {
     pub remaining: Resources,
     /// Its attributes, name to value (`None`: set without a value), among them
     /// `ecs.availability-zone`, `ecs.instance-type`, `ecs.os-type`, `ecs.cpu-architecture`.
-    pub attributes: BTreeMap<String, Option<String>>,
+    pub attributes: Attributes,
     /// Whether its agent is connected: a disconnected instance takes no task (`AGENT`).
     pub agent_connected: bool,
     /// How many tasks of each group (`service:web`, `family:batch`, a RunTask `group`) the

@@ -41,7 +41,7 @@ mod rng;
 pub mod rollout;
 mod strategy;
 
-pub use candidate::Candidate;
+pub use candidate::{Attributes, Candidate};
 pub use constraint::Reason;
 pub use demand::task_demand;
 pub use strategy::{run_task_default, service_default};
@@ -53,7 +53,8 @@ use cells::Cells;
 use constraint::{Check, Rules};
 use memo::Interner;
 use rng::Rng;
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
+use std::collections::BTreeMap;
 use strategy::{Own, Ranking, Standing};
 
 /// What to place: one task's needs and the rules for where it may and should go.
@@ -94,8 +95,9 @@ pub struct Unplaced {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub placements: Vec<Result<usize, Unplaced>>,
-    /// The candidates' remaining resources after the placements.
-    pub remaining: Vec<Resources>,
+    /// What the candidates that took tasks have left after them, by candidate index (the
+    /// others have what they came with).
+    pub remaining: BTreeMap<usize, Resources>,
 }
 
 /// For one `spread` on an attribute: which value each candidate has (as a slot) and the
@@ -168,8 +170,9 @@ impl Request {
 }
 
 /// Where a plan stands: what each candidate has left and holds, and the spread counts.
-struct State {
-    remaining: Vec<Resources>,
+struct State<'a> {
+    /// Borrowed from the candidate until the plan puts a task there.
+    remaining: Vec<Cow<'a, Resources>>,
     /// Tasks of the request's group on each candidate: existing plus planned.
     in_group: Vec<usize>,
     /// Tasks this plan has put on each candidate.
@@ -181,7 +184,7 @@ struct State {
     spread_counts: SpreadCounts,
 }
 
-impl State {
+impl State<'_> {
     fn standing(&self) -> Standing<'_> {
         Standing {
             remaining: &self.remaining,
@@ -209,7 +212,7 @@ struct Placer<'a> {
     ranking: Ranking,
     /// Whether the task needs static ports (else fitting is CPU and memory alone).
     needs_ports: bool,
-    state: State,
+    state: State<'a>,
     /// The candidates that pass the checks no placement can change, in order.
     eligible: Vec<usize>,
     /// The eligible candidates grouped for finding the best, once a task is placed anywhere.
@@ -247,7 +250,7 @@ impl<'a> Placer<'a> {
                 spread.count(slots, c, tasks, ok);
             }
             state.in_group.push(tasks);
-            state.remaining.push(c.remaining.clone());
+            state.remaining.push(Cow::Borrowed(&c.remaining));
         }
         state.spread_counts = spreads.into_iter().map(|(count, _)| count).collect();
         let demand = &request.demand;
@@ -333,7 +336,9 @@ impl<'a> Placer<'a> {
         let candidate: &'a Candidate = self.candidates[chosen];
         let state = &mut self.state;
         let before = Own::of(chosen, &state.standing());
-        state.remaining[chosen].subtract(&self.request.demand);
+        state.remaining[chosen]
+            .to_mut()
+            .subtract(&self.request.demand);
         state.in_group[chosen] += 1;
         state.planned[chosen] += 1;
         for spread in &mut state.spread_counts {
@@ -355,9 +360,22 @@ impl<'a> Placer<'a> {
     fn finish(self) -> Plan {
         Plan {
             placements: self.placements,
-            remaining: self.state.remaining,
+            remaining: taken(self.state.remaining),
         }
     }
+}
+
+/// What the candidates that took tasks have left: those whose resources were copied to be
+/// changed.
+fn taken(remaining: Vec<Cow<'_, Resources>>) -> BTreeMap<usize, Resources> {
+    remaining
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r {
+            Cow::Owned(r) => Some((i, r)),
+            Cow::Borrowed(_) => None,
+        })
+        .collect()
 }
 
 /// Places `count` tasks of `request` onto `candidates` (RunTask, services): owned, or

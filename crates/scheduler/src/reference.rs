@@ -15,12 +15,13 @@ use proptest::prelude::*;
 use crate::rng::Rng;
 use crate::strategy::{Standing, narrow};
 use crate::{Candidate, Plan, Rejection, Request, SpreadCount, Unplaced, place, place_on};
+use std::borrow::Cow;
 
 /// The state of one plan, placed the plain way.
 struct Reference<'a> {
     candidates: &'a [Candidate],
     request: &'a Request,
-    remaining: Vec<Resources>,
+    remaining: Vec<Cow<'a, Resources>>,
     in_group: Vec<usize>,
     planned: Vec<usize>,
     rng: Rng,
@@ -32,7 +33,10 @@ impl<'a> Reference<'a> {
         Reference {
             candidates,
             request,
-            remaining: candidates.iter().map(|c| c.remaining.clone()).collect(),
+            remaining: candidates
+                .iter()
+                .map(|c| Cow::Borrowed(&c.remaining))
+                .collect(),
             in_group: candidates
                 .iter()
                 .map(|c| c.tasks_in(&request.group))
@@ -116,7 +120,9 @@ impl<'a> Reference<'a> {
             fit = narrow(strategy, fit, &standing, &mut self.rng);
         }
         let chosen = fit[self.rng.below(fit.len())];
-        self.remaining[chosen].subtract(&self.request.demand);
+        self.remaining[chosen]
+            .to_mut()
+            .subtract(&self.request.demand);
         self.in_group[chosen] += 1;
         self.planned[chosen] += 1;
         self.placements.push(Ok(chosen));
@@ -125,7 +131,7 @@ impl<'a> Reference<'a> {
     fn finish(self) -> Plan {
         Plan {
             placements: self.placements,
-            remaining: self.remaining,
+            remaining: crate::taken(self.remaining),
         }
     }
 }

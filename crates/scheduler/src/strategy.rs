@@ -18,6 +18,7 @@
 //! and [`Ranking::choose`] draws from the generator among them as applying the rest in turn,
 //! then settling the tie, would.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use berth_model::container_instance::Resources;
@@ -41,7 +42,7 @@ pub fn service_default() -> Vec<Strategy> {
 
 /// The state strategies compare instances by.
 pub(crate) struct Standing<'a> {
-    pub remaining: &'a [Resources],
+    pub remaining: &'a [Cow<'a, Resources>],
     /// Tasks of the request's group on each candidate, existing and planned.
     pub in_group: &'a [usize],
     /// Tasks of the group per value of each attribute a spread names, existing and planned.
@@ -210,7 +211,7 @@ mod tests {
     use crate::candidate::Candidate;
 
     fn standing_for<'a>(
-        remaining: &'a [Resources],
+        remaining: &'a [Cow<'a, Resources>],
         in_group: &'a [usize],
         spread_counts: &'a crate::SpreadCounts,
     ) -> Standing<'a> {
@@ -232,7 +233,10 @@ mod tests {
                 .with_attribute("ecs.availability-zone", Some("z2")),
             Candidate::new("d", Resources::new(900, 900)),
         ];
-        let remaining: Vec<Resources> = candidates.iter().map(|c| c.remaining.clone()).collect();
+        let remaining: Vec<Cow<Resources>> = candidates
+            .iter()
+            .map(|c| Cow::Borrowed(&c.remaining))
+            .collect();
         let in_group = [1, 0, 2, 0];
         // z1 (a, b) holds 1 task, z2 (c) 2, the instance without a zone (d) none.
         let zones = vec![crate::SpreadCount {

@@ -55,10 +55,10 @@ fn never_over_commits_and_names_every_instance_when_full() {
     let plan = place(&hosts, &request(256, 600), 5);
     assert_eq!(per_candidate(&plan, 2), vec![1, 3]);
     assert_eq!(
-        plan.remaining[0],
+        plan.remaining[&0],
         Resources::new(768, 400).with_ports([22], [])
     );
-    assert_eq!(plan.remaining[1].memory_mib, 200);
+    assert_eq!(plan.remaining[&1].memory_mib, 200);
     let miss = plan.placements[4].clone().unwrap_err();
     assert_eq!(
         codes(&miss),
@@ -82,7 +82,7 @@ fn a_static_port_is_taken_once_per_host() {
         codes(plan.placements[1].as_ref().unwrap_err()),
         vec![(0, "RESOURCE:PORTS".into())]
     );
-    assert!(plan.remaining[0].ports_udp.contains(&53));
+    assert!(plan.remaining[&0].ports_udp.contains(&53));
     let mut reserved = request(0, 10);
     reserved.demand = reserved.demand.with_ports([22], []);
     assert!(place(&hosts, &reserved, 1).placements[0].is_err());
@@ -267,7 +267,7 @@ fn place_on_checks_each_target_against_what_the_earlier_ones_left() {
         vec![(1, "RESOURCE:MEMORY".into())]
     );
     assert_eq!(plan.placements[2], Ok(0));
-    assert_eq!(plan.remaining[1].memory_mib, 400);
+    assert_eq!(plan.remaining[&1].memory_mib, 400);
 }
 
 #[test]

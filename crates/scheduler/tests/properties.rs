@@ -8,6 +8,7 @@ use berth_model::placement::{
 };
 use berth_scheduler::{Candidate, Plan, Request, place};
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 
 const WEB: &str = "service:web";
 const AZ: &str = "ecs.availability-zone";
@@ -150,8 +151,14 @@ proptest! {
                 }
             }
         }
-        prop_assert_eq!(&plan.remaining, &remaining);
-        for r in &plan.remaining {
+        let taken: BTreeMap<usize, Resources> = plan
+            .placements
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .map(|&i| (i, remaining[i].clone()))
+            .collect();
+        prop_assert_eq!(&plan.remaining, &taken);
+        for r in plan.remaining.values() {
             prop_assert!(r.cpu >= 0 && r.memory_mib >= 0, "{:?}", r);
         }
     }

@@ -1,12 +1,17 @@
 //! `berth bench scheduler`: the pure placement function alone, on one core. Places `--tasks`
 //! tasks (ten per call, as RunTask does) onto 1k, 5k and 10k simulated instances with
 //! spread by zone then binpack on memory and a memberOf constraint that half the instances
-//! meet, carrying each call's result into the next as the server does.
+//! meet, carrying each call's result into the next as the server does. The instances carry
+//! what a Berth agent registers (its capability attributes, reserved ports) and the tasks
+//! require the Docker API version every task definition does, so that the attribute look-ups
+//! and resource copies cost here what they cost in the server.
 
 use std::time::Instant;
 
+use berth_model::common::Attribute;
 use berth_model::container_instance::Resources;
 use berth_model::placement::{PlacementConstraint, PlacementStrategy};
+use berth_model::task_definition::berth_capabilities;
 use berth_scheduler::{Candidate, Request, place};
 use clap::Args;
 
@@ -25,15 +30,21 @@ const GROUP: &str = "service:bench";
 fn cluster(size: usize, tasks: usize) -> Vec<Candidate> {
     // Room for every task on the eligible half, twice over.
     let per_instance = (tasks * 4 / size.max(1)).max(1) as i64;
+    let capabilities = berth_capabilities(false);
     (0..size)
         .map(|i| {
             let kind = if i % 2 == 0 { "t2.large" } else { "m5.large" };
-            Candidate::new(
+            let mut c = Candidate::new(
                 format!("arn:aws:ecs:us-east-1:000000000000:container-instance/bench/{i:05}"),
-                Resources::new(per_instance * 128, per_instance * 256),
+                Resources::new(per_instance * 128, per_instance * 256)
+                    .with_ports(berth_agent::ports::DEFAULT_RESERVED, []),
             )
             .with_attribute("ecs.availability-zone", Some(&format!("zone-{}", i % 3)))
-            .with_attribute("ecs.instance-type", Some(kind))
+            .with_attribute("ecs.instance-type", Some(kind));
+            for name in &capabilities {
+                c = c.with_attribute(name, None);
+            }
+            c
         })
         .collect()
 }
@@ -50,7 +61,10 @@ fn request() -> anyhow::Result<Request> {
             PlacementConstraint::member_of("attribute:ecs.instance-type =~ t2.*")
                 .check("constraint")?,
         ],
-        required_attributes: Vec::new(),
+        required_attributes: vec![Attribute::new(
+            "com.amazonaws.ecs.capability.docker-remote-api.1.17",
+            None,
+        )],
         seed: 7,
     })
 }
@@ -72,8 +86,8 @@ pub fn run(args: SchedulerArgs) -> anyhow::Result<()> {
             let count = 10.min(args.tasks - placed - unplaced);
             request.seed = request.seed.wrapping_add(1);
             let plan = place(&candidates, &request, count);
-            for (candidate, remaining) in candidates.iter_mut().zip(plan.remaining) {
-                candidate.remaining = remaining;
+            for (i, remaining) in plan.remaining {
+                candidates[i].remaining = remaining;
             }
             for outcome in &plan.placements {
                 match outcome {

@@ -296,7 +296,7 @@ pub fn plan_tasks(
     for (i, instance) in candidates.instances().enumerate() {
         if touched[i] {
             let mut updated = ContainerInstance::clone(&instance.value);
-            updated.remaining_resources = plan.remaining[i].to_wire();
+            updated.remaining_resources = plan.remaining[&i].to_wire();
             updated.version += 1;
             writes = writes
                 .expect_unchanged(instance)
