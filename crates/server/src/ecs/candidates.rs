@@ -84,10 +84,6 @@ impl Candidates {
         self.0.iter().map(|m| &m.instance)
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     /// Keeps only the instances `keep` accepts, in their order.
     pub fn retain(&mut self, keep: impl Fn(&ContainerInstance) -> bool) {
         self.0.retain(|m| keep(&m.instance.value));
@@ -401,7 +397,7 @@ mod tests {
     /// The candidate of the one instance, read as placement reads it.
     fn read(db: &Db) -> Arc<Member> {
         let mut c = cluster_candidates(db, "r", "c").unwrap();
-        assert_eq!(c.len(), 1);
+        assert_eq!(c.0.len(), 1);
         c.0.remove(0)
     }
 
@@ -472,7 +468,7 @@ mod tests {
 
         // Deleted, the instance is no candidate.
         write(&db, Writes::new().delete(&key)).await;
-        assert_eq!(cluster_candidates(&db, "r", "c").unwrap().len(), 0);
+        assert!(cluster_candidates(&db, "r", "c").unwrap().0.is_empty());
     }
 
     /// A small deterministic generator for the walk below.

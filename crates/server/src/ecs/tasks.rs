@@ -6,7 +6,7 @@
 //! task STOPPED. Until the agent channel exists, a task that no agent has started yet (still
 //! PENDING) stops at once when asked to.
 
-use super::candidates::{Instance, candidates_of, cluster_candidates};
+use super::candidates::{Candidates, Instance, candidates_of, cluster_candidates};
 use super::instances::find as find_instance;
 use super::paging::{after_key, page_size, paginate};
 use super::resolve::{active_cluster, existing_active_cluster, resource_id};
@@ -29,7 +29,8 @@ use berth_model::task::{
     TaskStopCode,
 };
 use berth_model::task_definition::TaskDefinition;
-use berth_scheduler::{Request, place, place_on, run_task_default, task_demand};
+use berth_scheduler::{Plan, Request, place, place_on, run_task_default, task_demand};
+use std::ops::Range;
 
 /// What every new task of one request shares.
 #[derive(Debug, Clone)]
@@ -186,6 +187,133 @@ pub fn plan_tasks(
     count: usize,
     targets: &Targets,
 ) -> Result<(Writes, Vec<Task>, Vec<Failure>), ApiError> {
+    let mut failures = Vec::new();
+    let placement = place_tasks(
+        db,
+        ctx,
+        cluster,
+        definition,
+        params,
+        count,
+        targets,
+        &mut failures,
+    )?;
+    let tasks = placement.tasks(
+        0..placement.len(),
+        ctx,
+        cluster,
+        definition,
+        params,
+        &mut failures,
+    );
+    let writes = task_writes(ctx, cluster, &tasks, placement.instance_writes(Writes::new()));
+    Ok((writes, tasks, failures))
+}
+
+/// Where the tasks of one placement go: for each, the candidate it took or why none could,
+/// with the candidates and what each task takes.
+pub struct Placement {
+    candidates: Candidates,
+    plan: Plan,
+    demand: Resources,
+}
+
+impl Placement {
+    /// How many tasks were placed or refused.
+    pub fn len(&self) -> usize {
+        self.plan.placements.len()
+    }
+
+    /// The tasks of the placements in `range`, made for `params` at `ctx`; the placements in it
+    /// that found no instance add their reasons to `failures` (each once).
+    pub fn tasks(
+        &self,
+        range: Range<usize>,
+        ctx: &Ctx,
+        cluster: &str,
+        definition: &StoredTaskDefinition,
+        params: &TaskParams,
+        failures: &mut Vec<Failure>,
+    ) -> Vec<Task> {
+        let mut fail = |failure: Failure| {
+            if !failures
+                .iter()
+                .any(|f| f.arn == failure.arn && f.reason == failure.reason)
+            {
+                failures.push(failure);
+            }
+        };
+        let mut tasks = Vec::new();
+        for outcome in &self.plan.placements[range] {
+            match outcome {
+                Ok(i) => tasks.push(new_task(
+                    ctx,
+                    cluster,
+                    &self.candidates.instance(*i).value,
+                    definition,
+                    params,
+                    &self.demand,
+                )),
+                Err(miss) if miss.rejections.is_empty() => {
+                    fail(Failure::new(ctx.cluster_arn(cluster), "RESOURCE:NONE"));
+                }
+                Err(miss) => {
+                    for r in &miss.rejections {
+                        fail(
+                            Failure::new(
+                                self.candidates.get(r.candidate).id.clone(),
+                                r.reason.code(),
+                            )
+                            .with_detail(r.reason.to_string()),
+                        );
+                    }
+                }
+            }
+        }
+        tasks
+    }
+
+    /// Adds to `writes` what the instances that took tasks have left, each compared with the
+    /// revision placement read.
+    pub fn instance_writes(&self, mut writes: Writes) -> Writes {
+        for (&i, remaining) in &self.plan.remaining {
+            let instance = self.candidates.instance(i);
+            let mut updated = ContainerInstance::clone(&instance.value);
+            updated.remaining_resources = remaining.to_wire();
+            updated.version += 1;
+            writes = writes
+                .expect_unchanged(instance)
+                .put(&instance.key, updated);
+        }
+        writes
+    }
+}
+
+/// Adds the new `tasks` to `writes`.
+pub fn task_writes(ctx: &Ctx, cluster: &str, tasks: &[Task], mut writes: Writes) -> Writes {
+    for task in tasks {
+        writes = writes.put(
+            &keys::task(&ctx.region, cluster, task_id(task)),
+            task.clone(),
+        );
+    }
+    writes
+}
+
+/// Places `count` tasks of `definition` with `params` on `targets`, against the view plus the
+/// writes of plans not yet committed; named instances that cannot take tasks at all go to
+/// `failures`.
+#[allow(clippy::too_many_arguments)]
+pub fn place_tasks(
+    db: &Db,
+    ctx: &Ctx,
+    cluster: &str,
+    definition: &StoredTaskDefinition,
+    params: &TaskParams,
+    count: usize,
+    targets: &Targets,
+    failures: &mut Vec<Failure>,
+) -> Result<Placement, ApiError> {
     let d = &definition.definition;
     let demand = task_demand(d, params.overrides.as_ref());
     let mut constraints = params.constraints.clone();
@@ -205,8 +333,6 @@ pub fn plan_tasks(
         required_attributes: d.requires_attributes.clone(),
         seed: plan_seed(),
     };
-    let mut writes = Writes::new();
-    let mut failures = Vec::new();
     let (candidates, named) = match targets {
         Targets::Anywhere => {
             let mut all = cluster_candidates(db, &ctx.region, cluster)?;
@@ -257,59 +383,11 @@ pub fn plan_tasks(
         None => place(&candidates.all(), &request, count),
         Some(indexes) => place_on(&candidates.all(), &request, indexes),
     };
-    let mut tasks = Vec::new();
-    let mut touched = vec![false; candidates.len()];
-    let mut fail = |failure: Failure| {
-        if !failures
-            .iter()
-            .any(|f| f.arn == failure.arn && f.reason == failure.reason)
-        {
-            failures.push(failure);
-        }
-    };
-    for outcome in &plan.placements {
-        match outcome {
-            Ok(i) => {
-                touched[*i] = true;
-                tasks.push(new_task(
-                    ctx,
-                    cluster,
-                    &candidates.instance(*i).value,
-                    definition,
-                    params,
-                    &demand,
-                ));
-            }
-            Err(miss) if miss.rejections.is_empty() => {
-                fail(Failure::new(ctx.cluster_arn(cluster), "RESOURCE:NONE"));
-            }
-            Err(miss) => {
-                for r in &miss.rejections {
-                    fail(
-                        Failure::new(candidates.get(r.candidate).id.clone(), r.reason.code())
-                            .with_detail(r.reason.to_string()),
-                    );
-                }
-            }
-        }
-    }
-    for (i, instance) in candidates.instances().enumerate() {
-        if touched[i] {
-            let mut updated = ContainerInstance::clone(&instance.value);
-            updated.remaining_resources = plan.remaining[&i].to_wire();
-            updated.version += 1;
-            writes = writes
-                .expect_unchanged(instance)
-                .put(&instance.key, updated);
-        }
-    }
-    for task in &tasks {
-        writes = writes.put(
-            &keys::task(&ctx.region, cluster, task_id(task)),
-            task.clone(),
-        );
-    }
-    Ok((writes, tasks, failures))
+    Ok(Placement {
+        candidates,
+        plan,
+        demand,
+    })
 }
 
 fn task_id(task: &Task) -> &str {
