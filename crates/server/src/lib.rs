@@ -58,6 +58,8 @@ pub struct App {
     pub secrets_key: Arc<seal::SecretsKey>,
     /// The HTTP port's TLS certificate and pin.
     pub tls: Arc<tls::Identity>,
+    /// RunTask calls waiting to be planned together (see `ecs/run_desk.rs`).
+    pub run_desk: Arc<ecs::RunDesk>,
 }
 
 /// The caller and moment of one request.
@@ -147,6 +149,7 @@ impl App {
             blobs,
             secrets_key: Arc::new(secrets_key),
             tls,
+            run_desk: Arc::default(),
         };
         warn_of_foreign_seals(&app);
         Ok((app, root))

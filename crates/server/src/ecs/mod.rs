@@ -9,11 +9,14 @@ mod clusters;
 mod instances;
 pub(crate) mod paging;
 mod resolve;
+mod run_desk;
 pub(crate) mod services;
 mod tags;
 pub(crate) mod task_definitions;
 pub(crate) mod tasks;
 mod tokens;
+
+pub use run_desk::RunDesk;
 
 use crate::{App, Ctx};
 use berth_api::{ApiError, json};

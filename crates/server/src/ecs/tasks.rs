@@ -10,6 +10,7 @@ use super::candidates::{Candidates, Instance, candidates_of, cluster_candidates}
 use super::instances::find as find_instance;
 use super::paging::{after_key, page_size, paginate};
 use super::resolve::{active_cluster, existing_active_cluster, resource_id};
+use super::run_desk::{self, Order};
 use super::task_definitions::{find_runnable, parse_reference};
 use super::tokens;
 use crate::clock::new_id;
@@ -54,7 +55,7 @@ impl TaskParams {
             .unwrap_or_else(|| format!("family:{}", definition.family))
     }
 
-    fn validate(&self, definition: &StoredTaskDefinition) -> Result<(), ApiError> {
+    pub fn validate(&self, definition: &StoredTaskDefinition) -> Result<(), ApiError> {
         if let Some(s) = &self.started_by
             && (s.len() > 128
                 || !s.bytes().all(|b| {
@@ -206,7 +207,12 @@ pub fn plan_tasks(
         params,
         &mut failures,
     );
-    let writes = task_writes(ctx, cluster, &tasks, placement.instance_writes(Writes::new()));
+    let writes = task_writes(
+        ctx,
+        cluster,
+        &tasks,
+        placement.instance_writes(Writes::new()),
+    );
     Ok((writes, tasks, failures))
 }
 
@@ -404,6 +410,13 @@ fn check_launch_type(launch_type: Option<&str>) -> Result<(), ApiError> {
 }
 
 pub async fn run(app: App, ctx: Ctx, input: RunTaskRequest) -> Result<TasksResponse, ApiError> {
+    let order = checked_order(&app, ctx, input).await?;
+    let (tasks, failures) = run_desk::submit(&app, order).await?;
+    Ok(TasksResponse { tasks, failures })
+}
+
+/// A RunTask call whose input passed every check that needs no plan, ready for the desk.
+pub async fn checked_order(app: &App, ctx: Ctx, input: RunTaskRequest) -> Result<Order, ApiError> {
     check_launch_type(input.launch_type.as_deref())?;
     let count = input.count.unwrap_or(1);
     if !(1..=10).contains(&count) {
@@ -445,56 +458,14 @@ pub async fn run(app: App, ctx: Ctx, input: RunTaskRequest) -> Result<TasksRespo
         input.placement_strategy,
         input.placement_constraints
     ]));
-    let (tasks, failures) = app
-        .db
-        .transact(|db| {
-            let seen = match &input.client_token {
-                Some(token) => Some(tokens::check(db, &ctx, &cluster, token, &fingerprint)?),
-                None => None,
-            };
-            if let Some(tokens::Seen::Retry(arns)) = &seen {
-                let tasks = arns
-                    .iter()
-                    .filter_map(|arn| {
-                        db.get::<Task>(&keys::task(
-                            &ctx.region,
-                            &cluster,
-                            arn.rsplit('/').next().unwrap_or_default(),
-                        ))
-                    })
-                    .map(|t| t.value)
-                    .collect();
-                return Ok((Writes::new(), (tasks, Vec::new())));
-            }
-            let definition = find_runnable(db, &ctx, "taskDefinition", &input.task_definition)?;
-            params.validate(&definition.value)?;
-            let (mut writes, tasks, failures) = plan_tasks(
-                db,
-                &ctx,
-                &cluster,
-                &definition.value,
-                &params,
-                count as usize,
-                &Targets::Anywhere,
-            )?;
-            // A cluster being deleted concurrently (on any server) makes this conflict.
-            writes = writes.expect_unchanged(&existing_active_cluster(db, &ctx, &cluster)?);
-            if let (Some(token), Some(tokens::Seen::New { revision })) = (&input.client_token, seen)
-            {
-                writes = tokens::remember(
-                    writes,
-                    &ctx,
-                    &cluster,
-                    token,
-                    &fingerprint,
-                    revision,
-                    tasks.iter().map(|t| t.task_arn.clone()).collect(),
-                );
-            }
-            Ok((writes, (tasks, failures)))
-        })
-        .await?;
-    Ok(TasksResponse { tasks, failures })
+    Ok(Order {
+        ctx,
+        cluster,
+        input,
+        params,
+        count: count as usize,
+        fingerprint,
+    })
 }
 
 pub async fn start(app: App, ctx: Ctx, input: StartTaskRequest) -> Result<TasksResponse, ApiError> {
