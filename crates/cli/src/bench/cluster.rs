@@ -61,8 +61,10 @@ pub struct ClusterArgs {
     /// Concurrent clients registering instances and calling RunTask.
     #[arg(long, default_value_t = 32)]
     clients: usize,
-    /// Concurrent clients of the simulated agents, reporting tasks RUNNING.
-    #[arg(long, default_value_t = 8)]
+    /// Concurrent clients of the simulated agents, reporting tasks RUNNING. Each instance's
+    /// agent reports on its own, so a cluster of thousands has thousands of reports in flight;
+    /// 64 connections keep the server busy without the load generator taking its cores.
+    #[arg(long, default_value_t = 64)]
     agents: usize,
     /// The fraction of placed tasks the simulated agents report RUNNING, 0 to 1.
     #[arg(long, default_value_t = 1.0)]
