@@ -359,6 +359,14 @@ impl Db {
         }
     }
 
+    /// Forgets the store's history at or below `revision` (see [`crate::history`]).
+    pub async fn compact(&self, revision: i64) -> Result<(), ApiError> {
+        self.store
+            .compact(revision)
+            .await
+            .map_err(|e| ApiError::server(format!("compacting the store: {e}")))
+    }
+
     /// Commits writes computed from the view outside a plan; `Ok(false)` when a compared
     /// revision moved (nothing was written). On success the view has applied the write.
     pub async fn commit(&self, writes: Writes) -> Result<bool, ApiError> {

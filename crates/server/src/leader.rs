@@ -9,7 +9,7 @@
 //! another server takes over at once instead of after the lease's TTL. With SQLite the election
 //! is `SoleLeader`: the one server always leads. Leadership changes are logged in plain words.
 
-use crate::{App, elbv2, instance_health, janitor, registry, service_controller};
+use crate::{App, elbv2, history, instance_health, janitor, registry, service_controller};
 use berth_store::Election;
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +85,7 @@ fn start_controllers(app: &App) -> JoinSet<()> {
     controllers.spawn(elbv2::run_drain_sweeper(app.clone()));
     controllers.spawn(instance_health::run(app.clone()));
     controllers.spawn(registry::run_sweeper(app.clone()));
+    controllers.spawn(history::run(app.clone()));
     controllers
 }
 

@@ -20,6 +20,7 @@ pub mod ecs;
 pub mod elbv2;
 pub mod fleets;
 pub mod front_door;
+pub mod history;
 pub mod instance_health;
 pub mod janitor;
 mod join_tokens;

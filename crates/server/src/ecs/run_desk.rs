@@ -12,10 +12,13 @@
 //! batch with the same clientToken are answered as a retry is: the second gets the first's
 //! tasks (or a ConflictException when its parameters differ), and only the first places any.
 //!
-//! A call queues its order under its key and, when no batch for that key is already waiting to
-//! be planned, starts one in a task of its own (so a caller that goes away cannot leave the
-//! others waiting). A batch takes every order queued under its key when its plan first runs;
-//! the orders that come while it is being planned or committed start the next batch.
+//! A call queues its order under its key and, when no batch for that key is under way, starts
+//! a worker for the key in a task of its own (so a caller that goes away cannot leave the others
+//! waiting). The worker plans batches one after the other: each takes every order queued under
+//! the key when its plan first runs, and the next starts once it is committed, with the orders
+//! that came meanwhile; the worker ends when none are left. While a batch commits, the planning
+//! lock is free for other writers (agents' reports among them), and the calls that come in the
+//! meantime make the next batch bigger.
 
 use super::resolve::existing_active_cluster;
 use super::task_definitions::find_runnable;
@@ -69,25 +72,58 @@ pub struct RunDesk {
     queues: Mutex<HashMap<String, Queue>>,
 }
 
+/// The orders of one key that no batch has taken yet; a queue exists while its worker runs.
 #[derive(Default)]
 struct Queue {
     waiting: Vec<(Order, oneshot::Sender<Outcome>)>,
 }
 
 impl RunDesk {
-    /// Queues `order` with where to send its outcome; true when no batch is waiting to take it
-    /// yet, so the caller must start one.
+    /// Queues `order` with where to send its outcome; true when the key has no worker, so the
+    /// caller must start one.
     fn queue(&self, key: String, order: Order, reply: oneshot::Sender<Outcome>) -> bool {
-        let mut queues = self.queues.lock().expect("run desk lock poisoned");
-        let queue = queues.entry(key).or_default();
-        queue.waiting.push((order, reply));
-        queue.waiting.len() == 1
+        let mut queues = self.lock();
+        let new = !queues.contains_key(&key);
+        queues.entry(key).or_default().waiting.push((order, reply));
+        new
     }
 
-    /// Takes every order waiting under `key`; the next one queued starts a new batch.
+    /// Takes every order waiting under `key`.
     fn take(&self, key: &str) -> Vec<(Order, oneshot::Sender<Outcome>)> {
-        let mut queues = self.queues.lock().expect("run desk lock poisoned");
-        queues.remove(key).map(|q| q.waiting).unwrap_or_default()
+        self.lock()
+            .get_mut(key)
+            .map(|q| std::mem::take(&mut q.waiting))
+            .unwrap_or_default()
+    }
+
+    /// Whether orders came for `key` since its last batch took them; when none did, the key's
+    /// worker ends and the next order starts another.
+    fn more(&self, key: &str) -> bool {
+        let mut queues = self.lock();
+        let more = queues.get(key).is_some_and(|q| !q.waiting.is_empty());
+        if !more {
+            queues.remove(key);
+        }
+        more
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Queue>> {
+        self.queues.lock().expect("run desk lock poisoned")
+    }
+}
+
+/// A key's worker: should it panic, the key is freed, so that its waiting callers are told to
+/// retry (their replies are dropped) and later calls start a new worker.
+struct Worker<'a> {
+    desk: &'a RunDesk,
+    key: &'a str,
+}
+
+impl Drop for Worker<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.desk.lock().remove(self.key);
+        }
     }
 }
 
@@ -97,7 +133,17 @@ pub async fn submit(app: &App, order: Order) -> Outcome {
     let key = order.key();
     let (reply, outcome) = oneshot::channel();
     if app.run_desk.queue(key.clone(), order, reply) {
-        tokio::spawn(run_batch(app.clone(), key));
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _worker = Worker {
+                desk: &app.run_desk,
+                key: &key,
+            };
+            run_batch(&app, &key).await;
+            while app.run_desk.more(&key) {
+                run_batch(&app, &key).await;
+            }
+        });
     }
     outcome.await.unwrap_or_else(|_| {
         Err(ApiError::server(
@@ -108,7 +154,7 @@ pub async fn submit(app: &App, order: Order) -> Outcome {
 
 /// Takes the orders queued under `key` when its plan first runs, plans and commits them as one
 /// transaction, and answers each.
-async fn run_batch(app: App, key: String) {
+async fn run_batch(app: &App, key: &str) {
     let mut orders: Option<Vec<Order>> = None;
     let mut replies = Vec::new();
     let planned = app
@@ -116,7 +162,7 @@ async fn run_batch(app: App, key: String) {
         .transact(|db| {
             let orders = orders.get_or_insert_with(|| {
                 let (orders, senders): (Vec<_>, Vec<_>) =
-                    app.run_desk.take(&key).into_iter().unzip();
+                    app.run_desk.take(key).into_iter().unzip();
                 replies = senders;
                 orders
             });
