@@ -92,8 +92,9 @@ const WATCH_BUFFER: usize = 1024;
 const READ_POOL_IDLE: usize = 8;
 /// Log rows read per history page.
 const HISTORY_PAGE: i64 = 512;
-/// Revisions whose log rows one background purge step removes.
-const PURGE_REVISIONS: i64 = 1024;
+/// Log rows one background purge step removes at most: a revision may hold thousands (one
+/// batch of many requests), so a step is bounded by rows, to stay short beside the writes.
+const PURGE_ROWS: i64 = 2048;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (
@@ -689,14 +690,11 @@ impl Writer {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let (_, compacted) = read_meta(&tx)?;
-            let oldest: Option<i64> =
-                tx.query_row("SELECT MIN(revision) FROM log", [], |r| r.get(0))?;
-            let Some(oldest) = oldest.filter(|o| *o <= compacted) else {
-                return Ok(0);
-            };
             let n = tx.execute(
-                "DELETE FROM log WHERE revision <= ?1",
-                [compacted.min(oldest.saturating_add(PURGE_REVISIONS))],
+                "DELETE FROM log WHERE (revision, seq) IN \
+                 (SELECT revision, seq FROM log WHERE revision <= ?1 \
+                  ORDER BY revision, seq LIMIT ?2)",
+                [compacted, PURGE_ROWS],
             )?;
             tx.commit()?;
             Ok(n)
