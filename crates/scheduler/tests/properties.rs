@@ -1,6 +1,7 @@
 //! Property tests of the scheduler's invariants: a plan never over-commits CPU, memory or ports;
 //! distinctInstance holds; spread keeps counts level; binpack always takes the fullest instance
-//! that fits; the same seed gives the same plan.
+//! that fits, and puts equal tasks on no more equal instances than they need; the same seed
+//! gives the same plan.
 
 use berth_model::container_instance::Resources;
 use berth_model::placement::{
@@ -236,6 +237,32 @@ proptest! {
             }
             remaining[i].subtract(&r.demand);
         }
+    }
+
+    #[test]
+    fn binpack_puts_equal_tasks_on_no_more_equal_instances_than_needed(n in 1usize..8, per in 1i64..6, count in 0usize..40, memory: bool, seed: u64) {
+        // n empty instances with room for `per` tasks each, by the binpacked resource.
+        let size = 256;
+        let cs: Vec<Candidate> = (0..n)
+            .map(|i| {
+                let (cpu, mem) = if memory { (1 << 20, per * size) } else { (per * size, 1 << 20) };
+                Candidate::new(format!("c{i}"), Resources::new(cpu, mem))
+            })
+            .collect();
+        let field = if memory { BinpackField::Memory } else { BinpackField::Cpu };
+        let r = Request {
+            demand: Resources::new(size, size),
+            group: WEB.into(),
+            strategies: vec![Rule::Binpack(field)],
+            constraints: Vec::new(),
+            required_attributes: Vec::new(),
+            seed,
+        };
+        let plan = place(&cs, &r, count);
+        let fits = count.min(n * per as usize);
+        prop_assert_eq!(placed(&plan).len(), fits);
+        let used = plan.remaining.len();
+        prop_assert_eq!(used, fits.div_ceil(per as usize), "{} tasks on {:?}", fits, plan.remaining);
     }
 
     #[test]

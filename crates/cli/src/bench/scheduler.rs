@@ -5,6 +5,10 @@
 //! what a Berth agent registers (its capability attributes, reserved ports) and the tasks
 //! require the Docker API version every task definition does, so that the attribute look-ups
 //! and resource copies cost here what they cost in the server.
+//!
+//! Then packing: on small random cases, tasks of random sizes placed one at a time with
+//! binpack onto equal empty instances, against the fewest instances an exhaustive search
+//! packs them into.
 
 use std::time::Instant;
 
@@ -23,7 +27,14 @@ pub struct SchedulerArgs {
     /// Cluster sizes to try, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
     instances: Vec<usize>,
+    /// Small random cases on which packing is compared with an exhaustive search.
+    #[arg(long, default_value_t = 1000)]
+    packing_cases: usize,
 }
+
+/// Room on each instance of the packing cases, in units of [`UNIT_MIB`].
+const PACKING_ROOM: i64 = 8;
+const UNIT_MIB: i64 = 128;
 
 const GROUP: &str = "service:bench";
 
@@ -108,5 +119,88 @@ pub fn run(args: SchedulerArgs) -> anyhow::Result<()> {
             placed as f64 / seconds.max(1e-9)
         );
     }
+    packing(args.packing_cases);
     Ok(())
+}
+
+/// Places the tasks of random sizes of `cases` small cases one at a time with binpack on
+/// memory onto as many equal empty instances as there are tasks, and prints how many
+/// instances that used against the fewest an exhaustive search needs.
+fn packing(cases: usize) {
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |below: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % below
+    };
+    let (mut used_sum, mut fewest_sum, mut same) = (0usize, 0usize, 0usize);
+    for _ in 0..cases {
+        let sizes: Vec<i64> = (0..3 + next(6)).map(|_| 1 + next(6) as i64).collect();
+        let mut candidates: Vec<Candidate> = (0..sizes.len())
+            .map(|i| {
+                Candidate::new(
+                    format!("c{i}"),
+                    Resources::new(1 << 20, PACKING_ROOM * UNIT_MIB),
+                )
+            })
+            .collect();
+        for (n, size) in sizes.iter().enumerate() {
+            let request = Request {
+                demand: Resources::new(1, size * UNIT_MIB),
+                group: GROUP.into(),
+                strategies: vec![
+                    PlacementStrategy::binpack("memory")
+                        .check("strategy")
+                        .expect("a valid strategy"),
+                ],
+                constraints: Vec::new(),
+                required_attributes: Vec::new(),
+                seed: n as u64,
+            };
+            for (i, remaining) in place(&candidates, &request, 1).remaining {
+                candidates[i].remaining = remaining;
+            }
+        }
+        let used = candidates
+            .iter()
+            .filter(|c| c.remaining.memory_mib < PACKING_ROOM * UNIT_MIB)
+            .count();
+        let fewest = fewest_instances(&sizes);
+        used_sum += used;
+        fewest_sum += fewest;
+        same += usize::from(used == fewest);
+    }
+    println!(
+        "packing: {cases} cases of 3 to 8 tasks of 1 to 6 units onto instances of {PACKING_ROOM}: binpack used the fewest instances in {same}, and {:.3}x the fewest in all",
+        used_sum as f64 / fewest_sum.max(1) as f64
+    );
+}
+
+/// The fewest instances of [`PACKING_ROOM`] units that hold tasks of `sizes`, by trying every
+/// way to pack them (largest first, cutting off what cannot do better).
+fn fewest_instances(sizes: &[i64]) -> usize {
+    fn go(sizes: &[i64], bins: &mut Vec<i64>, best: &mut usize) {
+        let Some((&size, rest)) = sizes.split_first() else {
+            *best = (*best).min(bins.len());
+            return;
+        };
+        for b in 0..bins.len() {
+            if bins[b] + size <= PACKING_ROOM {
+                bins[b] += size;
+                go(rest, bins, best);
+                bins[b] -= size;
+            }
+        }
+        if bins.len() + 1 < *best {
+            bins.push(size);
+            go(rest, bins, best);
+            bins.pop();
+        }
+    }
+    let mut sorted = sizes.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    let mut best = sorted.len();
+    go(&sorted, &mut Vec::new(), &mut best);
+    best
 }
