@@ -676,6 +676,16 @@ impl Drop for AgentProcess {
 
 /// `berth agent` for cluster stage01 at `server` with `args` (a token, a pin).
 fn start_agent(server: &str, data_dir: &std::path::Path, args: &[&str]) -> AgentProcess {
+    start_agent_env(server, data_dir, args, &[])
+}
+
+/// `start_agent` with environment variables (a key pair, the agent's ECS_* settings).
+fn start_agent_env(
+    server: &str,
+    data_dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> AgentProcess {
     let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["agent", "--server", server, "--cluster", "stage01"])
@@ -685,6 +695,7 @@ fn start_agent(server: &str, data_dir: &std::path::Path, args: &[&str]) -> Agent
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env("BERTH_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
@@ -935,4 +946,116 @@ fn secrets_from_secrets_manager_and_parameter_store_reach_the_containers() {
         "{failed:#}"
     );
     berth.aws(&["ecs", "stop-task", "--task", &task]).ok();
+}
+
+/// Seed 002 across two availability zones: two hosts' agents (one per zone) in cluster stage01,
+/// a service of 5 tasks spread by zone, then a new revision rolled out; `aws ecs wait
+/// services-stable` comes true after each, and the tasks split 3 and 2 between the zones.
+#[test]
+fn a_service_spread_over_two_zones_is_updated_to_a_new_revision() {
+    ensure_test_image();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let cleanup = Cleanup(format!("{}-{nanos}", std::process::id()));
+    let berth = Berth::start();
+    berth
+        .aws(&["ecs", "create-cluster", "--cluster-name", "stage01"])
+        .ok();
+    let dir = tempfile::tempdir().unwrap();
+    let key = [
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+    ];
+    // The two agents share this host's Docker: disjoint port ranges keep them apart.
+    let _agents: Vec<AgentProcess> = [("a", "40000-44999"), ("b", "45000-49999")]
+        .iter()
+        .map(|(zone, ports)| {
+            let mut env = key.to_vec();
+            env.push(("ECS_DYNAMIC_HOST_PORT_RANGE", ports));
+            start_agent_env(
+                &berth.endpoint,
+                &dir.path().join(format!("agent-{zone}")),
+                &["--availability-zone", &format!("us-east-1{zone}")],
+                &env,
+            )
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while strings(
+        &berth
+            .aws(&["ecs", "list-container-instances", "--cluster", "stage01"])
+            .ok()["containerInstanceArns"],
+    )
+    .len()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the two agents did not register");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let web = |revision: &str| {
+        serde_json::json!({
+            "name": "web", "image": IMAGE, "memory": 32, "essential": true, "stopTimeout": 1,
+            "command": ["httpd", "-f", "-p", "8080"],
+            "environment": [{"name": "REVISION", "value": revision}],
+            "portMappings": [{"containerPort": 8080, "hostPort": 0}],
+        })
+    };
+    let first = register(&berth, &cleanup, "zoned-web", web("1"));
+    let ecs = |args: &[&str]| {
+        let mut all = vec!["ecs"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--cluster", "stage01"]);
+        berth.aws(&all).ok()
+    };
+    ecs(&[
+        "create-service",
+        "--service-name",
+        "zoned-web",
+        "--task-definition",
+        &first,
+        "--desired-count",
+        "5",
+        "--placement-strategy",
+        "type=spread,field=attribute:ecs.availability-zone",
+    ]);
+    let stable_on = |definition: &str| {
+        ecs(&["wait", "services-stable", "--services", "zoned-web"]);
+        let service = ecs(&["describe-services", "--services", "zoned-web"])["services"][0].clone();
+        assert_eq!(service["runningCount"], 5, "{service:#}");
+        assert_eq!(service["deployments"].as_array().unwrap().len(), 1);
+        let arns = strings(&ecs(&["list-tasks", "--service-name", "zoned-web"])["taskArns"]);
+        let mut described = vec!["describe-tasks", "--tasks"];
+        described.extend(arns.iter().map(String::as_str));
+        let tasks = ecs(&described)["tasks"].as_array().unwrap().clone();
+        let mut per_zone = std::collections::BTreeMap::<String, usize>::new();
+        for t in &tasks {
+            assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
+            assert_eq!(t["taskDefinitionArn"], definition, "{t:#}");
+            *per_zone
+                .entry(t["availabilityZone"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+            let port = t["containers"][0]["networkBindings"][0]["hostPort"]
+                .as_u64()
+                .unwrap();
+            assert!(http_get(u16::try_from(port).unwrap()).starts_with("HTTP/1."));
+        }
+        let mut counts: Vec<usize> = per_zone.values().copied().collect();
+        counts.sort_unstable();
+        assert_eq!(counts, [2, 3], "spread over the zones: {per_zone:?}");
+    };
+    stable_on(&first);
+
+    let second = register(&berth, &cleanup, "zoned-web", web("2"));
+    ecs(&[
+        "update-service",
+        "--service",
+        "zoned-web",
+        "--task-definition",
+        &second,
+    ]);
+    stable_on(&second);
+    ecs(&["delete-service", "--service", "zoned-web", "--force"]);
 }
