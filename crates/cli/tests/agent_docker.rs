@@ -27,6 +27,17 @@ fn ensure_test_image() {
 /// Removes every container this test run made (found by its label), even when the test fails.
 struct Cleanup(String);
 
+impl Cleanup {
+    /// A label value no other run shares.
+    fn new() -> Cleanup {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Cleanup(format!("{}-{nanos}", std::process::id()))
+    }
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let filter = format!("label={TEST_LABEL}={}", self.0);
@@ -46,11 +57,7 @@ impl Drop for Cleanup {
 /// `berth up` on a free port, its agent registered in cluster `default`.
 fn up_with_agent() -> (Berth, Cleanup) {
     ensure_test_image();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let cleanup = Cleanup(format!("{}-{nanos}", std::process::id()));
+    let cleanup = Cleanup::new();
     let berth = Berth::start_up(vec!["--no-profile".into()]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -954,11 +961,7 @@ fn secrets_from_secrets_manager_and_parameter_store_reach_the_containers() {
 #[test]
 fn a_service_spread_over_two_zones_is_updated_to_a_new_revision() {
     ensure_test_image();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let cleanup = Cleanup(format!("{}-{nanos}", std::process::id()));
+    let cleanup = Cleanup::new();
     let berth = Berth::start();
     berth
         .aws(&["ecs", "create-cluster", "--cluster-name", "stage01"])

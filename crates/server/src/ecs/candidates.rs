@@ -199,13 +199,16 @@ pub fn cluster_candidates(db: &Db, region: &str, cluster: &str) -> Result<Candid
 pub fn candidates_of(db: &Db, instances: Vec<Instance>) -> Result<Candidates, ApiError> {
     let members = instances
         .into_iter()
-        .map(|instance| {
-            let arn = &instance.value.container_instance_arn;
-            let load = db.read_tallies(|view, overlay| load_of(view, overlay, arn));
-            Member::build(instance, load).map(Arc::new)
-        })
+        .map(|instance| member(db, instance))
         .collect::<Result<_, _>>()?;
     Ok(Candidates(members))
+}
+
+/// `instance` with its candidate, as a plan reading `db` sees it (made for this call alone).
+fn member(db: &Db, instance: Instance) -> Result<Arc<Member>, ApiError> {
+    let arn = &instance.value.container_instance_arn;
+    let load = db.read_tallies(|view, overlay| load_of(view, overlay, arn));
+    Member::build(instance, load).map(Arc::new)
 }
 
 /// The instances of the cluster that the overlay's writes change — their records, or tasks on
@@ -230,7 +233,7 @@ fn overlaid(
         .into_iter()
         .map(|key| {
             let member = match db.get_shared::<ContainerInstance>(&key) {
-                Some(instance) => candidates_of(db, vec![instance])?.0.pop(),
+                Some(instance) => Some(member(db, instance)?),
                 None => None,
             };
             Ok((key, member))
